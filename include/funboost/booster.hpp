@@ -1,0 +1,110 @@
+// A booster: one function bound to one queue. push() sends a task, consume() starts the queue's
+// actors, and calling the booster still calls the plain function.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include <funboost/async_result.hpp>
+#include <funboost/codec.hpp>
+#include <funboost/options.hpp>
+#include <funboost/wire.hpp>
+
+namespace funboost {
+
+namespace detail {
+
+/// The non-template part of a booster (src/core/booster_core.cpp): the publisher connection,
+/// the queue_supervisor actor and the results. Shared by every copy of a booster.
+class booster_core {
+public:
+  virtual ~booster_core() = default;
+  virtual const booster_options& options() const = 0;
+  /// Publishes a finished message; the slot reports the publish and, in RPC mode, the result.
+  virtual std::shared_ptr<result_slot> publish(std::string body, std::string task_id, bool rpc)
+    = 0;
+  virtual void consume() = 0;
+  virtual void stop() = 0;
+  virtual void clear() = 0;
+  virtual std::size_t message_count() = 0;
+  virtual caf::actor supervisor() const = 0;
+};
+
+} // namespace detail
+
+template <class Signature>
+class booster;
+
+/// A function R(Args...) with a distributed task queue. Cheap to copy; copies share the queue.
+template <class R, class... Args>
+class booster<R(Args...)> {
+public:
+  using result_type = R;
+
+  booster(std::shared_ptr<detail::booster_core> core, std::function<R(Args...)> fn)
+    : core_(std::move(core)), fn_(std::move(fn)) {
+    const auto& names = core_->options().arg_names;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::string key = i == 0 ? "" : ",";
+      json_writer w{key};
+      w.key(names[i]);
+      keys_.push_back(std::move(key));
+    }
+  }
+
+  /// Sends one task with these arguments. Never blocks on the consumer.
+  async_result<R> push(const std::decay_t<Args>&... args) const {
+    std::string body;
+    body.reserve(192);
+    body.push_back('{');
+    json_writer w{body};
+    std::size_t i = 0;
+    ((w.raw(keys_[i++]), encode(w, args)), ...);
+    auto id = finish_message(body, {}, core_->options().publish_time_utc_offset_minutes);
+    return async_result<R>{
+      core_->publish(std::move(body), std::move(id), core_->options().is_using_rpc_mode)};
+  }
+
+  /// Sends one task from a JSON object of keyword arguments, with per-task options
+  /// (a caller-chosen task_id, max_retry_times, RPC). Throws std::invalid_argument if
+  /// `kwargs_json` is not a JSON object.
+  async_result<R> publish(std::string_view kwargs_json, const task_options& options = {}) const {
+    std::string id;
+    auto body = message_from_kwargs(kwargs_json, options,
+                                    core_->options().publish_time_utc_offset_minutes, id);
+    bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
+    return async_result<R>{core_->publish(std::move(body), std::move(id), rpc)};
+  }
+
+  /// Starts consuming: conn_num fetchers, concurrent_num workers. Returns at once.
+  void consume() const { core_->consume(); }
+
+  /// Stops consuming gracefully: fetching stops, running tasks finish and are acked.
+  void stop() const { core_->stop(); }
+
+  /// Removes every waiting message from the queue.
+  void clear() const { core_->clear(); }
+
+  /// Messages waiting in the queue.
+  std::size_t message_count() const { return core_->message_count(); }
+
+  /// The queue_supervisor actor: CAF code can send it (push_atom, kwargs JSON string).
+  caf::actor supervisor() const { return core_->supervisor(); }
+
+  const booster_options& options() const { return core_->options(); }
+
+  /// Still a plain function.
+  R operator()(Args... args) const { return fn_(std::forward<Args>(args)...); }
+
+private:
+  std::shared_ptr<detail::booster_core> core_;
+  std::function<R(Args...)> fn_;
+  std::vector<std::string> keys_; // `"name":` with its leading comma, pre-escaped
+};
+
+} // namespace funboost

@@ -1,0 +1,81 @@
+// The one broker interface, and the registry that maps a broker kind to its factory.
+// Add a broker without touching the core: implement broker + broker_connection and call
+// funboost::register_broker("my_kind", factory) before boosting a function with that kind.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <funboost/options.hpp>
+
+namespace funboost {
+
+/// A broker failure (refused connection, lost connection, bad URL). Its text names the broker,
+/// the queue and the address, and says what to do.
+class broker_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One message as fetched: the body (funboost JSON) and the broker's handle for ack/requeue.
+struct fetched_message {
+  std::string body;
+  uint64_t delivery_tag = 0;
+};
+
+/// One connection to a broker. Not thread-safe: each fetcher owns one, the publisher owns one.
+/// Every call may throw broker_error; the caller (a fetcher) then dies and is restarted.
+class broker_connection {
+public:
+  virtual ~broker_connection() = default;
+
+  /// Appends messages to the tail of `queue`. Returns when the broker holds them.
+  virtual void publish(const std::string& queue, std::span<const std::string> bodies) = 0;
+
+  /// Moves up to `max` messages into `out`, waiting at most `wait` for the first one.
+  /// Returns how many were added. Fetched messages stay owned by this connection until acked.
+  virtual std::size_t fetch(const std::string& queue, std::size_t max,
+                            std::chrono::milliseconds wait, std::vector<fetched_message>& out)
+    = 0;
+
+  /// Confirms messages fetched on this connection: they are done and gone.
+  virtual void ack(const std::string& queue, std::span<const uint64_t> delivery_tags) = 0;
+
+  /// Gives fetched, unfinished messages back so any consumer can take them again.
+  virtual void requeue(const std::string& queue, std::span<const fetched_message> messages) = 0;
+
+  /// Messages waiting in `queue` (not counting ones fetched and unacked).
+  virtual std::size_t count(const std::string& queue) = 0;
+
+  /// Removes every waiting message from `queue`.
+  virtual void clear(const std::string& queue) = 0;
+};
+
+/// A configured broker: makes connections. One per booster; shared by its actors.
+class broker {
+public:
+  virtual ~broker() = default;
+  virtual std::unique_ptr<broker_connection> connect() = 0;
+};
+
+using broker_factory = std::function<std::shared_ptr<broker>(const booster_options&)>;
+
+/// Makes `kind` usable as booster_options::broker_kind. Replaces an earlier registration.
+void register_broker(const std::string& kind, broker_factory factory);
+
+/// Builds the broker for `options.broker_kind`; throws std::invalid_argument naming the known
+/// kinds when it is not registered.
+std::shared_ptr<broker> make_broker(const booster_options& options);
+
+/// The name of the dead-letter queue of `queue`, as funboost names it.
+inline std::string dead_letter_queue(const std::string& queue) {
+  return queue + "_dlx";
+}
+
+} // namespace funboost

@@ -1,0 +1,74 @@
+// Options a booster is created with: one plain aggregate, funboost's names, defaults that work.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace funboost {
+
+/// Broker kinds known out of the box. Any other name can be registered with
+/// funboost::register_broker (see broker.hpp) and used the same way.
+namespace broker_kind {
+inline constexpr const char* memory = "memory";  // in-process, the embedded default
+inline constexpr const char* redis = "redis";    // funboost REDIS_ACK_ABLE (needs the redis broker)
+inline constexpr const char* redis_stream = "redis_stream";
+inline constexpr const char* rabbitmq = "rabbitmq";
+} // namespace broker_kind
+
+/// A transport option value: what the seed's `map[string]interface{}` carries.
+using transport_value = std::variant<bool, long long, double, std::string>;
+
+/// Where and how to reach the broker.
+struct broker_options {
+  std::string url{};                                      // e.g. "redis://127.0.0.1:6379/7"
+  std::map<std::string, transport_value> transport_options{}; // broker-specific extras
+};
+
+enum class log_level { trace, debug, info, warn, error, off };
+
+/// Logging: coloured console plus size-rotated files, as the seed's zap + lumberjack.
+struct logging_options {
+  log_level level = log_level::info;   // task start/finish lines are info, like funboost's
+  std::string file_dir = "logs";       // "" disables file logging
+  std::size_t max_file_bytes = 10 * 1024 * 1024;
+  std::size_t max_files = 5;
+  std::chrono::seconds stats_interval{10}; // per-queue done/failed/rate/remaining line
+};
+
+/// Everything a queue is configured with. Designated initializers work:
+///   rt.boost(add, {.queue_name = "q", .concurrent_num = 8, .qps = 20});
+struct booster_options {
+  std::string queue_name{};                     // required
+  std::string broker_kind = broker_kind::memory;
+  int conn_num = 1;                             // broker connections fetching for this queue
+  int concurrent_num = 50;                      // workers running the function
+  double qps = 0;                               // task starts per second; 0 = unlimited
+  int max_retries = 3;                          // re-runs after a throw; attempts = max_retries + 1
+  bool is_using_rpc_mode = false;               // keep results so async_result::get() can read them
+  bool dead_letter_on_failure = false;          // also move tasks that exhausted retries to {queue}_dlx
+  std::vector<std::string> arg_names{};         // default arg0, arg1, ...
+  broker_options broker{};
+  logging_options logging{};
+
+  // Tuning; the defaults follow DESIGN.md.
+  int prefetch_per_worker = 2;                  // fetched-but-unfinished tasks per worker
+  std::chrono::milliseconds fetch_wait{1000};   // longest single blocking broker call
+  std::chrono::milliseconds restart_backoff{1000};     // first fetcher restart delay, doubling
+  std::chrono::milliseconds restart_backoff_max{60000};
+  std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
+  int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
+  std::chrono::milliseconds publish_retry_interval{5000};
+  int publish_time_utc_offset_minutes = 480;    // publish_time_format zone; funboost: Asia/Shanghai
+};
+
+/// Per-message options for publish(); funboost applies each only when set.
+struct task_options {
+  std::string task_id{};                        // empty = a new UUIDv7
+  int max_retry_times = -1;                     // -1 = the booster's max_retries
+  bool is_using_rpc_mode = false;               // true forces RPC for this task
+};
+
+} // namespace funboost

@@ -1,0 +1,329 @@
+#include "actors/dispatcher.hpp"
+
+#include <algorithm>
+
+#include <caf/system_messages.hpp>
+
+namespace funboost::actors {
+
+namespace {
+
+using self_ptr = dispatcher_actor::stateful_pointer<dispatcher_state>;
+
+/// Largest batch one worker gets: amortizes messages without starving the other workers.
+constexpr std::size_t max_worker_batch = 64;
+
+uint32_t total_credit(const dispatcher_state& st) {
+  uint32_t sum = 0;
+  for (const auto& f : st.fetchers)
+    sum += f.credit;
+  return sum;
+}
+
+/// Tops fetchers up to the prefetch budget. Small grants wait until a quarter of the budget is
+/// free, so fetches stay batched; an empty queue gets credit at once.
+void grant_credit(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  std::vector<fetcher_link*> live;
+  for (auto& f : st.fetchers)
+    if (f.handle)
+      live.push_back(&f);
+  if (live.empty())
+    return;
+  uint32_t budget = std::max<uint32_t>(st.ctx->prefetch(), 1);
+  uint32_t used = st.in_flight + total_credit(st);
+  if (used >= budget)
+    return;
+  uint32_t free = budget - used;
+  if (free < std::max<uint32_t>(budget / 4, 1) && used > 0)
+    return;
+  auto share = free / static_cast<uint32_t>(live.size());
+  auto rest = free % static_cast<uint32_t>(live.size());
+  for (auto* f : live) {
+    uint32_t n = share + (rest > 0 ? 1 : 0);
+    if (rest > 0)
+      --rest;
+    if (n == 0)
+      continue;
+    f->credit += n;
+    self->send(f->handle, credit_atom::value, n);
+  }
+}
+
+/// Tells the rate limiter how many tokens could be used right now, when that changes.
+void update_demand(self_ptr self) {
+  auto& st = self->state;
+  if (!st.rate_limiter)
+    return;
+  uint32_t want = static_cast<uint32_t>(std::min(st.pending.size(), st.idle.size()));
+  want = want > st.tokens ? want - st.tokens : 0;
+  if (want != st.wanted) {
+    st.wanted = want;
+    self->send(st.rate_limiter, want_atom::value, want);
+  }
+}
+
+/// Hands pending tasks to idle workers.
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  bool limited = static_cast<bool>(st.rate_limiter);
+  while (!st.pending.empty() && !st.idle.empty() && (!limited || st.tokens > 0)) {
+    std::size_t n = std::max<std::size_t>(1, st.pending.size() / st.idle.size());
+    n = std::min({n, max_worker_batch, st.pending.size()});
+    if (limited) {
+      n = std::min<std::size_t>(n, st.tokens);
+      st.tokens -= static_cast<uint32_t>(n);
+    }
+    auto batch = std::make_shared<std::vector<task>>();
+    batch->reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch->push_back(std::move(st.pending.front()));
+      st.pending.pop_front();
+    }
+    auto w = std::move(st.idle.back());
+    st.idle.pop_back();
+    st.busy[w.address()] = busy_worker{w, batch};
+    self->send(w, run_atom::value, std::move(batch));
+  }
+  // Tokens must not pile up while there is nothing to run: that would be a burst later.
+  if (limited && (st.pending.empty() || st.idle.empty()))
+    st.tokens = 0;
+  update_demand(self);
+}
+
+void finish_drain_if_done(self_ptr self) {
+  auto& st = self->state;
+  if (!st.draining || st.in_flight > 0 || !st.delayed.empty() || !st.drained.pending())
+    return;
+  for (auto& f : st.fetchers)
+    if (f.handle)
+      self->send(f.handle, stop_atom::value); // after every ack sent to it: mailboxes are FIFO
+  st.drained.deliver(true);
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled || st.delayed.empty())
+    return;
+  st.tick_scheduled = true;
+  auto wait = st.delayed.front().due - std::chrono::steady_clock::now();
+  self->delayed_send(self, std::max(wait, std::chrono::steady_clock::duration::zero()),
+                     tick_atom::value);
+}
+
+/// Finished tasks grouped by the fetcher whose connection must ack, dead-letter or requeue them.
+struct routed {
+  explicit routed(std::size_t fetchers) : acks(fetchers), dead(fetchers), back(fetchers) {}
+  std::vector<std::vector<uint64_t>> acks;
+  std::vector<std::vector<task>> dead;
+  std::vector<std::vector<task>> back;
+};
+
+void send_routed(self_ptr self, routed& r) {
+  auto& st = self->state;
+  for (std::size_t slot = 0; slot < st.fetchers.size(); ++slot) {
+    auto& f = st.fetchers[slot];
+    if (!f.handle)
+      continue; // its connection is gone: the broker redelivers by its own rules
+    if (!r.acks[slot].empty())
+      self->send(f.handle, ack_atom::value, std::move(r.acks[slot]));
+    if (!r.dead[slot].empty())
+      self->send(f.handle, dead_atom::value, std::move(r.dead[slot]));
+    if (!r.back[slot].empty())
+      self->send(f.handle, requeue_atom::value, std::move(r.back[slot]));
+  }
+}
+
+void count(queue_stats& stats, task_status status) {
+  switch (status) {
+    case task_status::done:
+      ++stats.done;
+      break;
+    case task_status::failed:
+      ++stats.failed;
+      break;
+    case task_status::dead_letter:
+      ++stats.dead_lettered;
+      break;
+    case task_status::retry:
+      ++stats.retried;
+      break;
+  }
+}
+
+/// Applies the workers' verdicts (or the verdict for a crashed worker's batch).
+void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_status>& statuses) {
+  auto& st = self->state;
+  routed r{st.fetchers.size()};
+  auto delay = st.ctx->options.retry_delay;
+  auto now = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& t = batch[i];
+    auto status = statuses[i];
+    count(st.stats, status);
+    if (status == task_status::retry && !st.draining) {
+      if (delay.count() > 0)
+        st.delayed.push_back({now + delay, std::move(t)});
+      else
+        st.pending.push_front(std::move(t));
+      continue; // still in flight
+    }
+    --st.in_flight;
+    auto slot = t.fetcher_slot;
+    if (slot >= st.fetchers.size() || st.fetchers[slot].epoch != t.fetcher_epoch)
+      continue;
+    if (status == task_status::retry) // stopping: the broker gets it back for a later run
+      r.back[slot].push_back(std::move(t));
+    else if (status == task_status::dead_letter)
+      r.dead[slot].push_back(std::move(t));
+    else
+      r.acks[slot].push_back(t.delivery_tag);
+  }
+  send_routed(self, r);
+  schedule_tick(self);
+}
+
+/// On a graceful stop, tasks not yet started go back to the broker they came from.
+void requeue_pending(self_ptr self) {
+  auto& st = self->state;
+  std::vector<std::vector<task>> back(st.fetchers.size());
+  auto take = [&](task& t) {
+    --st.in_flight;
+    if (t.fetcher_slot < st.fetchers.size() && st.fetchers[t.fetcher_slot].handle
+        && st.fetchers[t.fetcher_slot].epoch == t.fetcher_epoch)
+      back[t.fetcher_slot].push_back(std::move(t));
+  };
+  for (auto& t : st.pending)
+    take(t);
+  st.pending.clear();
+  for (auto& d : st.delayed)
+    take(d.item);
+  st.delayed.clear();
+  for (std::size_t slot = 0; slot < back.size(); ++slot)
+    if (!back[slot].empty())
+      self->send(st.fetchers[slot].handle, requeue_atom::value, std::move(back[slot]));
+}
+
+} // namespace
+
+dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_ptr ctx,
+                                           rate_limiter_actor rate_limiter) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.rate_limiter = std::move(rate_limiter);
+  st.fetchers.resize(static_cast<std::size_t>(std::max(st.ctx->options.conn_num, 1)));
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto& f : st.fetchers) {
+      if (f.handle && f.handle.address() == dm.source) {
+        f.handle = nullptr; // its credit dies with it; a restarted fetcher joins afresh
+        f.credit = 0;
+      }
+    }
+    st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
+                                 [&](const worker_actor& w) { return w.address() == dm.source; }),
+                  st.idle.end());
+    auto i = st.busy.find(dm.source);
+    if (i != st.busy.end()) {
+      // The worker died mid-batch: every task in it counts as an attempt (the one that crashed
+      // it already does) and is re-run until it runs out of retries.
+      auto batch = std::move(i->second.batch);
+      st.busy.erase(i);
+      auto max_attempts = static_cast<uint32_t>(st.ctx->options.max_retries) + 1;
+      std::vector<task_status> statuses;
+      for (auto& t : *batch) {
+        t.attempts = std::max<uint32_t>(t.attempts, 1);
+        statuses.push_back(t.attempts < max_attempts ? task_status::retry
+                                                     : task_status::failed);
+      }
+      st.ctx->log->error("queue '{}': a worker crashed ({}) with {} task(s); they are "
+                         "retried or failed by max_retries, and the worker is replaced",
+                         st.ctx->queue(), to_string(dm.reason), batch->size());
+      settle(self, *batch, statuses);
+      dispatch(self);
+      grant_credit(self);
+      finish_drain_if_done(self);
+    }
+  });
+  return {
+    [self](deliver_atom, uint32_t slot, uint32_t epoch, std::vector<task>& tasks) {
+      auto& st = self->state;
+      if (slot < st.fetchers.size() && st.fetchers[slot].epoch == epoch) {
+        auto& f = st.fetchers[slot];
+        f.credit -= std::min<uint32_t>(f.credit, static_cast<uint32_t>(tasks.size()));
+      }
+      st.in_flight += static_cast<uint32_t>(tasks.size());
+      if (st.draining) {
+        for (auto& t : tasks)
+          st.pending.push_back(std::move(t));
+        requeue_pending(self);
+        finish_drain_if_done(self);
+        return;
+      }
+      for (auto& t : tasks)
+        st.pending.push_back(std::move(t));
+      dispatch(self);
+    },
+    [self](join_atom, uint32_t slot, uint32_t epoch, fetcher_actor f) {
+      auto& st = self->state;
+      self->monitor(f);
+      st.fetchers[slot] = fetcher_link{std::move(f), epoch, 0};
+      grant_credit(self);
+    },
+    [self](join_atom, worker_actor w) {
+      self->monitor(w);
+      self->state.idle.push_back(std::move(w));
+      dispatch(self);
+    },
+    [self](done_atom, worker_actor w, const std::vector<task_status>& statuses) {
+      auto& st = self->state;
+      auto i = st.busy.find(w.address());
+      if (i == st.busy.end())
+        return;
+      auto batch = std::move(i->second.batch);
+      st.busy.erase(i);
+      st.idle.push_back(std::move(w));
+      settle(self, *batch, statuses);
+      dispatch(self);
+      grant_credit(self);
+      finish_drain_if_done(self);
+    },
+    [self](tokens_atom, uint32_t n) {
+      auto& st = self->state;
+      st.tokens += n;
+      st.wanted -= std::min(st.wanted, n);
+      dispatch(self);
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.tick_scheduled = false;
+      auto now = std::chrono::steady_clock::now();
+      while (!st.delayed.empty() && st.delayed.front().due <= now) {
+        st.pending.push_back(std::move(st.delayed.front().item));
+        st.delayed.pop_front();
+      }
+      schedule_tick(self);
+      dispatch(self);
+    },
+    [self](drain_atom) {
+      auto& st = self->state;
+      st.draining = true;
+      st.drained = self->make_response_promise<bool>();
+      for (auto& f : st.fetchers)
+        if (f.handle)
+          self->send(f.handle, drain_atom::value);
+      requeue_pending(self);
+      finish_drain_if_done(self);
+      return st.drained;
+    },
+    [self](stats_atom) {
+      auto stats = self->state.stats;
+      stats.in_flight = self->state.in_flight;
+      return stats;
+    },
+  };
+}
+
+} // namespace funboost::actors

@@ -1,0 +1,60 @@
+// dispatcher: the pull-based worker pool. It grants fetchers credit so that nothing is fetched
+// that no worker can start soon, buffers what they deliver, hands batches to idle workers (one
+// task per QPS token when qps is set), routes acks back to the fetcher that received each
+// message, re-runs failed tasks, and on a graceful stop waits for in-flight tasks.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_addr.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/actors.hpp"
+#include "core/queue_context.hpp"
+
+namespace funboost::actors {
+
+struct fetcher_link {
+  fetcher_actor handle; // null while the fetcher is dead
+  uint32_t epoch = 0;
+  uint32_t credit = 0;  // granted and not yet delivered
+};
+
+struct busy_worker {
+  worker_actor handle;
+  task_batch batch;
+};
+
+struct delayed_task {
+  std::chrono::steady_clock::time_point due;
+  task item;
+};
+
+struct dispatcher_state {
+  static inline const char* name = "funboost.dispatcher";
+  // Not an aggregate: C++20 would let CAF construct an aggregate state from the actor pointer.
+  dispatcher_state() = default;
+  detail::queue_context_ptr ctx;
+  rate_limiter_actor rate_limiter; // null when qps is unlimited
+  std::vector<fetcher_link> fetchers;
+  std::deque<task> pending;
+  std::vector<worker_actor> idle;
+  std::unordered_map<caf::actor_addr, busy_worker> busy;
+  std::deque<delayed_task> delayed; // retries waiting for retry_delay, in due order
+  bool tick_scheduled = false;
+  uint32_t tokens = 0;              // QPS tokens in hand
+  uint32_t wanted = 0;              // demand last told to the rate limiter
+  uint32_t in_flight = 0;           // delivered by fetchers and not finished
+  queue_stats stats;
+  bool draining = false;
+  caf::typed_response_promise<bool> drained;
+};
+
+dispatcher_actor::behavior_type
+dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
+           detail::queue_context_ptr ctx, rate_limiter_actor rate_limiter);
+
+} // namespace funboost::actors

@@ -1,0 +1,24 @@
+// Turns an exception that escaped an actor's handler into an exit reason that keeps its text,
+// so the supervisor's log says what went wrong (CAF's default says only "unhandled exception").
+#pragma once
+
+#include <exception>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/scheduled_actor.hpp>
+#include <caf/sec.hpp>
+
+namespace funboost::actors {
+
+inline caf::error exit_reason_from_exception(caf::scheduled_actor*, std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
+  } catch (...) {
+    return caf::make_error(caf::sec::runtime_error, std::string{"a non-standard exception"});
+  }
+}
+
+} // namespace funboost::actors

@@ -1,0 +1,41 @@
+// fetcher: a detached actor owning ONE broker connection. It fetches only as many messages as
+// the dispatcher gave it credit for, one bounded blocking call at a time, and acks, requeues and
+// dead-letters on that same connection (broker delivery tags belong to a connection).
+// A broker error ends it; the queue_supervisor restarts it with backoff.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "actors/actors.hpp"
+#include "core/queue_context.hpp"
+
+namespace funboost::actors {
+
+struct fetcher_state {
+  static inline const char* name = "funboost.fetcher";
+  // Not an aggregate: C++20 would let CAF construct an aggregate state from the actor pointer.
+  fetcher_state() = default;
+  detail::queue_context_ptr ctx;
+  uint32_t slot = 0;
+  uint32_t epoch = 0;
+  dispatcher_actor dispatcher;
+  caf::actor supervisor;
+  std::unique_ptr<broker_connection> connection;
+  uint32_t credit = 0;         // messages the dispatcher will take
+  bool fetch_scheduled = false;
+  bool draining = false;       // graceful stop: fetch nothing more
+  bool reported_healthy = false;
+  std::vector<fetched_message> buffer;
+
+  broker_connection& connect();
+};
+
+fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_state> self,
+                                     detail::queue_context_ptr ctx, uint32_t slot,
+                                     uint32_t epoch, dispatcher_actor dispatcher,
+                                     caf::actor supervisor);
+
+} // namespace funboost::actors

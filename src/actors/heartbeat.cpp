@@ -1,0 +1,54 @@
+#include "actors/heartbeat.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace funboost::actors {
+
+namespace {
+
+using self_ptr = heartbeat_actor::stateful_pointer<heartbeat_state>;
+
+/// The queue's waiting messages, or a note why they can't be counted (the broker may be down;
+/// the fetchers' restarts deal with that, this line only reports).
+std::string remaining(self_ptr self) {
+  auto& st = self->state;
+  try {
+    if (!st.connection)
+      st.connection = st.ctx->broker->connect();
+    return std::to_string(st.connection->count(st.ctx->queue()));
+  } catch (const std::exception& e) {
+    st.connection.reset();
+    return std::string{"unknown ("} + e.what() + ")";
+  }
+}
+
+} // namespace
+
+heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_ptr ctx,
+                                         dispatcher_actor dispatcher) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.dispatcher = std::move(dispatcher);
+  auto interval = st.ctx->options.logging.stats_interval;
+  self->delayed_send(self, interval, tick_atom::value);
+  return {
+    [self, interval](tick_atom) {
+      self->request(self->state.dispatcher, std::chrono::seconds(5), stats_atom::value)
+        .then([self, interval](const queue_stats& s) {
+          auto& st = self->state;
+          auto finished = s.done + s.failed + s.dead_lettered;
+          auto rate = static_cast<double>(finished - st.last_finished)
+                      / std::chrono::duration<double>(interval).count();
+          st.last_finished = finished;
+          st.ctx->log->info("queue '{}': done {}, failed {}, dead-lettered {}, retried {}, "
+                            "running {}, {:.1f} tasks/s, remaining {}",
+                            st.ctx->queue(), s.done, s.failed, s.dead_lettered, s.retried,
+                            s.in_flight, rate, remaining(self));
+        });
+      self->delayed_send(self, interval, tick_atom::value);
+    },
+  };
+}
+
+} // namespace funboost::actors

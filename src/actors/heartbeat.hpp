@@ -1,0 +1,27 @@
+// heartbeat: a detached actor that every logging.stats_interval logs the queue's line: done,
+// failed, rate and remaining (it owns a broker connection to count the queue).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "actors/actors.hpp"
+#include "core/queue_context.hpp"
+
+namespace funboost::actors {
+
+struct heartbeat_state {
+  static inline const char* name = "funboost.heartbeat";
+  // Not an aggregate: C++20 would let CAF construct an aggregate state from the actor pointer.
+  heartbeat_state() = default;
+  detail::queue_context_ptr ctx;
+  dispatcher_actor dispatcher;
+  std::unique_ptr<broker_connection> connection;
+  uint64_t last_finished = 0;
+};
+
+heartbeat_actor::behavior_type
+heartbeat(heartbeat_actor::stateful_pointer<heartbeat_state> self, detail::queue_context_ptr ctx,
+          dispatcher_actor dispatcher);
+
+} // namespace funboost::actors

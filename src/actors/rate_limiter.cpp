@@ -1,0 +1,67 @@
+#include "actors/rate_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace funboost::actors {
+
+namespace {
+
+using self_ptr = rate_limiter_actor::stateful_pointer<rate_limiter_state>;
+using clock = std::chrono::steady_clock;
+
+/// Timer ticks closer than this would cost more than they add; tokens due in between are
+/// issued together at the next tick.
+constexpr auto min_tick = std::chrono::milliseconds(1);
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled || st.wanted == 0)
+    return;
+  st.tick_scheduled = true;
+  auto wait = std::max<clock::duration>(st.next_token - clock::now(), clock::duration::zero());
+  if (st.interval < min_tick)
+    wait = std::max<clock::duration>(wait, min_tick);
+  self->delayed_send(self, wait, tick_atom::value);
+}
+
+void issue_due_tokens(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  // After an idle spell the schedule restarts now: an idle queue earns no burst.
+  if (st.next_token + st.interval < now)
+    st.next_token = now;
+  uint32_t issued = 0;
+  while (st.wanted > issued && st.next_token <= now) {
+    ++issued;
+    st.next_token += st.interval;
+  }
+  if (issued > 0) {
+    st.wanted -= issued;
+    self->send(st.dispatcher, tokens_atom::value, issued);
+  }
+}
+
+} // namespace
+
+rate_limiter_actor::behavior_type rate_limiter(self_ptr self, double qps) {
+  auto& st = self->state;
+  st.interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / qps));
+  st.next_token = clock::now();
+  return {
+    [self](want_atom, uint32_t n) {
+      auto& st = self->state;
+      st.dispatcher = caf::actor_cast<dispatcher_actor>(self->current_sender());
+      st.wanted = n;
+      issue_due_tokens(self);
+      schedule_tick(self);
+    },
+    [self](tick_atom) {
+      self->state.tick_scheduled = false;
+      issue_due_tokens(self);
+      schedule_tick(self);
+    },
+  };
+}
+
+} // namespace funboost::actors

@@ -1,0 +1,118 @@
+#include "brokers/memory/memory_broker.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace funboost::brokers {
+
+namespace {
+
+struct memory_queue {
+  std::mutex mutex;
+  std::condition_variable not_empty;
+  std::deque<std::string> messages;
+};
+
+/// Every queue of the process, by name. Queues live as long as the process.
+class memory_queues {
+public:
+  static memory_queues& instance() {
+    static memory_queues queues;
+    return queues;
+  }
+
+  memory_queue& get(const std::string& name) {
+    std::lock_guard guard{mutex_};
+    auto& q = queues_[name];
+    if (!q)
+      q = std::make_unique<memory_queue>();
+    return *q;
+  }
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::unique_ptr<memory_queue>> queues_;
+};
+
+class memory_connection final : public broker_connection {
+public:
+  void publish(const std::string& queue, std::span<const std::string> bodies) override {
+    auto& q = lookup(queue);
+    {
+      std::lock_guard guard{q.mutex};
+      q.messages.insert(q.messages.end(), bodies.begin(), bodies.end());
+    }
+    q.not_empty.notify_all();
+  }
+
+  std::size_t fetch(const std::string& queue, std::size_t max, std::chrono::milliseconds wait,
+                    std::vector<fetched_message>& out) override {
+    auto& q = lookup(queue);
+    std::unique_lock lock{q.mutex};
+    if (!q.not_empty.wait_for(lock, wait, [&] { return !q.messages.empty(); }))
+      return 0;
+    std::size_t n = std::min(max, q.messages.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      out.push_back({std::move(q.messages.front()), 0});
+      q.messages.pop_front();
+    }
+    return n;
+  }
+
+  // In memory a fetched message is simply gone: nothing to confirm.
+  void ack(const std::string&, std::span<const uint64_t>) override {}
+
+  void requeue(const std::string& queue, std::span<const fetched_message> messages) override {
+    auto& q = lookup(queue);
+    {
+      std::lock_guard guard{q.mutex};
+      // Back at the head, in their original order: they were fetched first.
+      for (auto i = messages.rbegin(); i != messages.rend(); ++i)
+        q.messages.push_front(i->body);
+    }
+    q.not_empty.notify_all();
+  }
+
+  std::size_t count(const std::string& queue) override {
+    auto& q = lookup(queue);
+    std::lock_guard guard{q.mutex};
+    return q.messages.size();
+  }
+
+  void clear(const std::string& queue) override {
+    auto& q = lookup(queue);
+    std::lock_guard guard{q.mutex};
+    q.messages.clear();
+  }
+
+private:
+  /// Caches the last queue looked up: a connection nearly always serves one queue.
+  memory_queue& lookup(const std::string& queue) {
+    if (!last_ || queue != last_name_) {
+      last_ = &memory_queues::instance().get(queue);
+      last_name_ = queue;
+    }
+    return *last_;
+  }
+
+  memory_queue* last_ = nullptr;
+  std::string last_name_;
+};
+
+class memory_broker final : public broker {
+public:
+  std::unique_ptr<broker_connection> connect() override {
+    return std::make_unique<memory_connection>();
+  }
+};
+
+} // namespace
+
+std::shared_ptr<broker> make_memory_broker(const booster_options&) {
+  return std::make_shared<memory_broker>();
+}
+
+} // namespace funboost::brokers

@@ -1,0 +1,16 @@
+// spdlog loggers: coloured console plus size-rotated files (the seed's zap + lumberjack).
+#pragma once
+
+#include <memory>
+
+#include <spdlog/logger.h>
+
+#include <funboost/options.hpp>
+
+namespace funboost::detail {
+
+/// The logger of one queue ("funboost.{queue}"): console and, if logging.file_dir is set, the
+/// rotating file {file_dir}/funboost.log shared by every queue of the process.
+std::shared_ptr<spdlog::logger> queue_logger(const booster_options& options);
+
+} // namespace funboost::detail

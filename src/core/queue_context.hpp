@@ -1,0 +1,35 @@
+// What every actor of one queue shares: its options, broker, function and logger. Immutable
+// once the queue starts, so actors on any thread may read it without locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include <funboost/broker.hpp>
+#include <funboost/function_binding.hpp>
+#include <funboost/options.hpp>
+
+namespace funboost::detail {
+
+struct queue_context {
+  booster_options options;
+  std::shared_ptr<funboost::broker> broker;
+  task_function function;
+  std::shared_ptr<spdlog::logger> log;
+  /// Publishes a JSON object of keyword arguments as a task; returns its task id. Used by the
+  /// supervisor for (push_atom, kwargs) messages from CAF code.
+  std::function<std::string(const std::string&)> push_kwargs;
+
+  const std::string& queue() const { return options.queue_name; }
+  /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.
+  uint32_t prefetch() const {
+    return static_cast<uint32_t>(options.concurrent_num * options.prefetch_per_worker);
+  }
+};
+
+using queue_context_ptr = std::shared_ptr<const queue_context>;
+
+} // namespace funboost::detail

@@ -1,0 +1,77 @@
+#include "core/result_registry.hpp"
+
+#include <array>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+namespace funboost::detail {
+
+namespace {
+
+struct shard {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<result_slot>> slots;
+};
+
+std::array<shard, 16>& shards() {
+  static std::array<shard, 16> instance;
+  return instance;
+}
+
+shard& shard_for(const std::string& task_id) {
+  return shards()[std::hash<std::string>{}(task_id) % shards().size()];
+}
+
+} // namespace
+
+void expect_result(std::shared_ptr<result_slot> slot) {
+  auto& s = shard_for(slot->task_id);
+  std::lock_guard guard{s.mutex};
+  s.slots[slot->task_id] = std::move(slot);
+}
+
+bool deliver_result(const std::string& task_id, bool ok, std::string result_json,
+                    std::string exception_type, std::string exception_message) {
+  std::shared_ptr<result_slot> slot;
+  {
+    auto& s = shard_for(task_id);
+    std::lock_guard guard{s.mutex};
+    auto i = s.slots.find(task_id);
+    if (i == s.slots.end())
+      return false;
+    slot = std::move(i->second);
+    s.slots.erase(i);
+  }
+  slot->finish(ok, std::move(result_json), std::move(exception_type),
+               std::move(exception_message));
+  return true;
+}
+
+bool wait_for_slot(result_slot& slot, std::chrono::milliseconds timeout, bool forever) {
+  std::unique_lock lock{slot.mutex};
+  if (!slot.publish_failure.empty())
+    throw publish_error(slot.publish_failure);
+  if (!slot.rpc)
+    throw std::logic_error("queue '" + slot.queue_name + "': task " + slot.task_id
+                           + ": results are only kept in RPC mode; set "
+                             ".is_using_rpc_mode = true in the booster options (or in "
+                             "task_options for this task)");
+  auto done = [&] { return slot.finished; };
+  if (forever) {
+    slot.cv.wait(lock, done);
+    return true;
+  }
+  return slot.cv.wait_for(lock, timeout, done);
+}
+
+void throw_if_failed(result_slot& slot) {
+  std::lock_guard guard{slot.mutex};
+  if (slot.success)
+    return;
+  throw task_failed("queue '" + slot.queue_name + "': task " + slot.task_id + " failed: "
+                      + slot.exception_type + ": " + slot.exception_message,
+                    slot.exception_type, slot.exception_message);
+}
+
+} // namespace funboost::detail

@@ -1,0 +1,28 @@
+#include "core/task_extra.hpp"
+
+#include <funboost/wire.hpp>
+
+namespace funboost::detail {
+
+task_extra read_task_extra(simdjson::dom::object message, const booster_options& options) {
+  task_extra out;
+  out.max_retries = options.max_retries;
+  out.rpc = options.is_using_rpc_mode;
+  simdjson::dom::object extra;
+  if (!message.at_key("extra").get(extra)) {
+    std::string_view id;
+    if (!extra.at_key("task_id").get(id))
+      out.task_id.assign(id);
+    int64_t retries;
+    if (!extra.at_key("max_retry_times").get(retries) && retries > 0) // funboost: only if truthy
+      out.max_retries = static_cast<int>(retries);
+    bool rpc;
+    if (!extra.at_key("is_using_rpc_mode").get(rpc) && rpc)
+      out.rpc = true;
+  }
+  if (out.task_id.empty())
+    out.task_id = new_task_id(); // a message without extra is valid (WIRE.md)
+  return out;
+}
+
+} // namespace funboost::detail

@@ -1,0 +1,146 @@
+// funboost's message format: arguments first, then "extra" with per-message options, task_id,
+// publish_time (Unix seconds, 4 decimals) and publish_time_format ("%Y-%m-%d %H:%M:%S").
+#include <funboost/wire.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include <simdjson.h>
+
+#include <funboost/codec.hpp>
+
+namespace funboost {
+
+namespace {
+
+/// splitmix64: fast, good enough for the random bits of a UUID, one per thread.
+struct id_random {
+  uint64_t state;
+  id_random() {
+    std::random_device rd;
+    state = (uint64_t{rd()} << 32) ^ rd()
+            ^ std::hash<std::thread::id>{}(std::this_thread::get_id());
+  }
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+};
+
+void append_hex(char* out, uint64_t value, int digits) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = hex[value & 0xf];
+    value >>= 4;
+  }
+}
+
+/// "YYYY-MM-DD HH:MM:SS" for a Unix second in a fixed UTC offset; cached per thread, since
+/// most pushes fall in the same second as the one before.
+const std::string& format_second(int64_t unix_seconds, int utc_offset_minutes) {
+  thread_local int64_t cached_second = -1;
+  thread_local int cached_offset = 0;
+  thread_local std::string cached;
+  if (unix_seconds != cached_second || utc_offset_minutes != cached_offset) {
+    std::time_t local = static_cast<std::time_t>(unix_seconds + utc_offset_minutes * 60);
+    std::tm tm{};
+    gmtime_r(&local, &tm);
+    char buf[32];
+    auto n = std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+    cached.assign(buf, n);
+    cached_second = unix_seconds;
+    cached_offset = utc_offset_minutes;
+  }
+  return cached;
+}
+
+void append_extra(std::string& body, const task_options& options, const std::string& task_id,
+                  int utc_offset_minutes) {
+  json_writer w{body};
+  // Per-message options come first inside extra, as funboost writes them.
+  if (options.max_retry_times >= 0) {
+    w.raw("\"max_retry_times\":");
+    w.integer(options.max_retry_times);
+    w.raw(",");
+  }
+  if (options.is_using_rpc_mode)
+    w.raw("\"is_using_rpc_mode\":true,");
+  w.raw("\"task_id\":");
+  w.string(task_id);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  // Rounded to 4 decimals like Python's round(time.time(), 4).
+  double seconds = static_cast<double>((micros + 50) / 100) / 10000.0;
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof(buf), seconds, std::chars_format::fixed, 4);
+  w.raw(",\"publish_time\":");
+  w.raw(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
+  w.raw(",\"publish_time_format\":\"");
+  w.raw(format_second(micros / 1000000, utc_offset_minutes));
+  w.raw("\"}}");
+}
+
+} // namespace
+
+std::string new_task_id() {
+  thread_local id_random rng;
+  thread_local uint64_t last_ms = 0;
+  thread_local uint16_t sequence = 0;
+  auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
+  // rand_a carries a per-millisecond counter so ids from one thread stay ordered.
+  sequence = ms == last_ms ? static_cast<uint16_t>((sequence + 1) & 0xfff)
+                           : static_cast<uint16_t>(rng.next() & 0x7ff);
+  last_ms = ms;
+  uint64_t rand_b = rng.next();
+  std::string id(36, '-');
+  append_hex(id.data(), ms >> 16, 8);                                   // time_high
+  append_hex(id.data() + 9, ms & 0xffff, 4);                            // time_low
+  append_hex(id.data() + 14, 0x7000 | sequence, 4);                     // version 7
+  append_hex(id.data() + 19, 0x8000 | ((rand_b >> 48) & 0x3fff), 4);    // variant 10
+  append_hex(id.data() + 24, rand_b & 0xffffffffffffULL, 12);
+  return id;
+}
+
+std::string finish_message(std::string& body, const task_options& options,
+                           int utc_offset_minutes) {
+  std::string task_id = options.task_id.empty() ? new_task_id() : options.task_id;
+  body.append(body.back() == '{' ? "\"extra\":{" : ",\"extra\":{");
+  append_extra(body, options, task_id, utc_offset_minutes);
+  return task_id;
+}
+
+std::string message_from_kwargs(std::string_view kwargs_json, const task_options& options,
+                                int utc_offset_minutes, std::string& task_id_out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object kwargs;
+  if (parser.parse(kwargs_json.data(), kwargs_json.size()).get(kwargs))
+    throw std::invalid_argument("publish: the keyword arguments must be a JSON object like "
+                                "{\"x\": 1, \"y\": 2}; got: "
+                                + std::string{kwargs_json.substr(0, 200)});
+  std::string body{"{"};
+  json_writer w{body};
+  bool first = true;
+  for (auto [key, value] : kwargs) {
+    if (key == "extra")
+      throw std::invalid_argument("publish: \"extra\" is funboost's control object; pass "
+                                  "per-task options in task_options instead");
+    if (!first)
+      body.push_back(',');
+    first = false;
+    w.key(key);
+    body.append(simdjson::minify(value));
+  }
+  task_id_out = finish_message(body, options, utc_offset_minutes);
+  return body;
+}
+
+} // namespace funboost
