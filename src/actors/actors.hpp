@@ -97,7 +97,8 @@ namespace funboost::actors {
 
 // -- typed interfaces --------------------------------------------------------------------------
 
-/// Runs batches of tasks; answers each batch with (done_atom, self, statuses) to the dispatcher.
+/// Runs batches of tasks; answers each batch with (done_atom, self, statuses, nanoseconds spent)
+/// to the dispatcher.
 using worker_actor = caf::typed_actor<caf::reacts_to<run_atom, task_batch>>;
 
 /// Owns one broker connection; fetches only as much as it has credit for.
@@ -115,7 +116,7 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<deliver_atom, uint32_t, uint32_t, std::vector<task>>, // slot, epoch, tasks
   caf::reacts_to<join_atom, uint32_t, uint32_t, fetcher_actor>,        // slot, epoch, fetcher
   caf::reacts_to<join_atom, worker_actor>,
-  caf::reacts_to<done_atom, worker_actor, std::vector<task_status>>,
+  caf::reacts_to<done_atom, worker_actor, std::vector<task_status>, uint64_t>, // + ns spent
   caf::reacts_to<tokens_atom, uint32_t>,                              // QPS tokens granted
   caf::reacts_to<tick_atom>,                                          // self: delayed retries
   caf::replies_to<drain_atom>::with<bool>,   // graceful stop: answers when in-flight is zero

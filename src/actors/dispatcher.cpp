@@ -13,6 +13,39 @@ using self_ptr = dispatcher_actor::stateful_pointer<dispatcher_state>;
 /// Largest batch one worker gets: amortizes messages without starving the other workers.
 constexpr std::size_t max_worker_batch = 64;
 
+/// Tasks faster than this are batched to workers; slower ones go one at a time, so no task
+/// waits behind another while a worker is free.
+constexpr double batch_below_ns = 200'000;
+
+/// How far ahead fast tasks are prefetched: what the pool finishes in about this long.
+constexpr double prefetch_horizon_ns = 50'000'000;
+constexpr uint32_t max_prefetch = 4096;
+
+std::size_t worker_count(const dispatcher_state& st) {
+  return st.idle.size() + st.busy.size();
+}
+
+/// The in-flight budget: prefetch_per_worker tasks per worker, or, for fast tasks, what the
+/// pool runs in ~50 ms, so a fast queue is not starved by fetch round trips while a slow one
+/// never holds more than a crash may strand.
+uint32_t prefetch_budget(const dispatcher_state& st) {
+  uint32_t base = std::max<uint32_t>(st.ctx->prefetch(), 1);
+  if (st.task_ns <= 0)
+    return base;
+  auto workers = static_cast<double>(std::max<std::size_t>(worker_count(st), 1));
+  auto ahead = workers * prefetch_horizon_ns / st.task_ns;
+  return std::max(base, static_cast<uint32_t>(std::min<double>(ahead, max_prefetch)));
+}
+
+/// Tasks per worker batch: one for slow or unknown tasks, an even share for fast ones.
+std::size_t batch_size(const dispatcher_state& st) {
+  if (st.task_ns < 0 || st.task_ns > batch_below_ns)
+    return 1;
+  auto workers = std::max<std::size_t>(worker_count(st), 1);
+  auto share = (st.pending.size() + workers - 1) / workers;
+  return std::clamp<std::size_t>(share, 1, max_worker_batch);
+}
+
 uint32_t total_credit(const dispatcher_state& st) {
   uint32_t sum = 0;
   for (const auto& f : st.fetchers)
@@ -32,7 +65,7 @@ void grant_credit(self_ptr self) {
       live.push_back(&f);
   if (live.empty())
     return;
-  uint32_t budget = std::max<uint32_t>(st.ctx->prefetch(), 1);
+  uint32_t budget = prefetch_budget(st);
   uint32_t used = st.in_flight + total_credit(st);
   if (used >= budget)
     return;
@@ -70,8 +103,7 @@ void dispatch(self_ptr self) {
   auto& st = self->state;
   bool limited = static_cast<bool>(st.rate_limiter);
   while (!st.pending.empty() && !st.idle.empty() && (!limited || st.tokens > 0)) {
-    std::size_t n = std::max<std::size_t>(1, st.pending.size() / st.idle.size());
-    n = std::min({n, max_worker_batch, st.pending.size()});
+    std::size_t n = std::min(batch_size(st), st.pending.size());
     if (limited) {
       n = std::min<std::size_t>(n, st.tokens);
       st.tokens -= static_cast<uint32_t>(n);
@@ -277,11 +309,16 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       self->state.idle.push_back(std::move(w));
       dispatch(self);
     },
-    [self](done_atom, worker_actor w, const std::vector<task_status>& statuses) {
+    [self](done_atom, worker_actor w, const std::vector<task_status>& statuses,
+           uint64_t spent_ns) {
       auto& st = self->state;
       auto i = st.busy.find(w.address());
       if (i == st.busy.end())
         return;
+      if (!statuses.empty()) {
+        auto per_task = static_cast<double>(spent_ns) / static_cast<double>(statuses.size());
+        st.task_ns = st.task_ns < 0 ? per_task : 0.9 * st.task_ns + 0.1 * per_task;
+      }
       auto batch = std::move(i->second.batch);
       st.busy.erase(i);
       st.idle.push_back(std::move(w));

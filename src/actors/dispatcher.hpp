@@ -48,6 +48,7 @@ struct dispatcher_state {
   uint32_t tokens = 0;              // QPS tokens in hand
   uint32_t wanted = 0;              // demand last told to the rate limiter
   uint32_t in_flight = 0;           // delivered by fetchers and not finished
+  double task_ns = -1;              // moving average of one task's run time; < 0 = not known yet
   queue_stats stats;
   bool draining = false;
   caf::typed_response_promise<bool> drained;

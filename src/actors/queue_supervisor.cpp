@@ -126,11 +126,34 @@ void on_down(self_ptr self, caf::down_msg& dm) {
   }
 }
 
+/// Ends every actor of the queue at once (no drain): the booster is gone.
+void kill_children(self_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  for (auto& f : st.fetchers)
+    if (f.handle)
+      self->send_exit(f.handle, reason);
+  for (auto& w : st.workers)
+    self->send_exit(w, reason);
+  if (st.rate_limiter)
+    self->send_exit(st.rate_limiter, reason);
+  if (st.heartbeat)
+    self->send_exit(st.heartbeat, reason);
+  if (st.dispatcher)
+    self->send_exit(st.dispatcher, reason);
+}
+
 } // namespace
 
 caf::behavior queue_supervisor(self_ptr self, detail::queue_context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  // The children are monitored, not linked (a crashed child is restarted, it must not take the
+  // supervisor down); so when the supervisor is told to exit, it takes them down itself, or the
+  // actor system would wait for them forever at shutdown.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    kill_children(self, msg.reason);
+    self->quit(msg.reason);
+  });
   return {
     [self](consume_atom) {
       if (!self->state.running)

@@ -77,12 +77,14 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   self->set_exception_handler(exit_reason_from_exception);
   return {
     [self](run_atom, task_batch batch) {
+      auto started = clock::now();
       std::vector<task_status> statuses;
       statuses.reserve(batch->size());
       for (auto& t : *batch)
         statuses.push_back(run_one(self, t));
+      auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - started);
       self->send(self->state.dispatcher, done_atom::value, caf::actor_cast<worker_actor>(self),
-                 std::move(statuses));
+                 std::move(statuses), static_cast<uint64_t>(spent.count()));
     },
   };
 }

@@ -1,0 +1,147 @@
+// End to end on the in-memory broker: pushes are consumed with the right results, RPC, count,
+// clear, and pushing by message from CAF code.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <set>
+
+#include <caf/all.hpp>
+
+#include <funboost/funboost.hpp>
+
+#include "actors/actors.hpp"
+#include "support/fixtures.hpp"
+
+using namespace std::chrono_literals;
+using test_support::memory_queue;
+using test_support::wait_until;
+
+namespace {
+int add(int x, int y) {
+  return x + y;
+}
+} // namespace
+
+TEST_CASE("every pushed task runs once and its RPC result is right (the seed's add)") {
+  funboost::runtime rt;
+  auto o = memory_queue("consume_add");
+  o.conn_num = 5;
+  o.concurrent_num = 50;
+  o.is_using_rpc_mode = true;
+  o.arg_names = {"x", "y"};
+  auto b = rt.boost(add, o);
+  b.consume();
+  std::vector<funboost::async_result<int>> results;
+  for (int i = 0; i < 1000; ++i)
+    results.push_back(b.push(i, i * 2));
+  for (int i = 0; i < 1000; ++i)
+    REQUIRE(results[static_cast<std::size_t>(i)].get(10s) == 3 * i);
+  CHECK(b.message_count() == 0);
+  CHECK(b(1, 2) == 3); // still a plain function
+}
+
+TEST_CASE("lambdas, void functions and bound members are boosted too") {
+  funboost::runtime rt;
+  std::atomic<int> sum{0};
+  auto o = memory_queue("consume_void");
+  o.is_using_rpc_mode = true;
+  auto v = rt.boost([&](int a) { sum += a; }, o);
+  v.consume();
+  auto r = v.push(5);
+  r.get(10s); // void: returns once the task ran
+  CHECK(sum == 5);
+
+  struct greeter {
+    std::string greeting;
+    std::string greet(const std::string& who) const { return greeting + ", " + who; }
+  } g{"hello"};
+  auto om = memory_queue("consume_member");
+  om.is_using_rpc_mode = true;
+  auto m = rt.boost<std::string(const std::string&)>(std::bind_front(&greeter::greet, &g), om);
+  m.consume();
+  CHECK(m.push("world").get(10s) == "hello, world");
+}
+
+TEST_CASE("message_count and clear see what waits in the queue") {
+  funboost::runtime rt;
+  auto b = rt.boost(add, memory_queue("consume_count_clear"));
+  for (int i = 0; i < 25; ++i)
+    b.push(i, i);
+  CHECK(b.message_count() == 25);
+  b.clear();
+  CHECK(b.message_count() == 0);
+}
+
+TEST_CASE("get(timeout) times out when nothing consumes, and get() needs RPC mode") {
+  funboost::runtime rt;
+  auto o = memory_queue("consume_timeout");
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost(add, o);
+  auto r = b.push(1, 1);
+  CHECK_FALSE(r.ready());
+  CHECK_THROWS_AS(r.get(50ms), funboost::timeout_error);
+
+  auto no_rpc = rt.boost(add, memory_queue("consume_no_rpc"));
+  auto r2 = no_rpc.push(1, 1);
+  CHECK(r2.published());
+  CHECK_THROWS_WITH_AS(r2.get(), doctest::Contains("is_using_rpc_mode"), std::logic_error);
+}
+
+TEST_CASE("RPC can be asked per task with task_options") {
+  funboost::runtime rt;
+  auto b = rt.boost(add, memory_queue("consume_rpc_per_task"));
+  b.consume();
+  auto r = b.publish(R"({"arg0":20,"arg1":22})", {.is_using_rpc_mode = true});
+  CHECK(r.get(10s) == 42);
+}
+
+TEST_CASE("a message without extra (a minimal foreign producer) still runs") {
+  funboost::runtime rt;
+  std::atomic<int> got{0};
+  auto o = memory_queue("consume_no_extra");
+  o.arg_names = {"x", "y"};
+  auto b = rt.boost([&](int x, int y) { got = x + y; }, o);
+  auto conn = funboost::make_broker(o)->connect();
+  std::string raw = R"({"x":40,"y":2})";
+  conn->publish("consume_no_extra", std::span{&raw, 1});
+  b.consume();
+  CHECK(wait_until([&] { return got == 42; }));
+}
+
+TEST_CASE("CAF code pushes by message to the supervisor's handle") {
+  funboost::runtime rt;
+  auto o = memory_queue("consume_by_message");
+  o.is_using_rpc_mode = true;
+  o.arg_names = {"x", "y"};
+  std::atomic<int> got{0};
+  auto b = rt.boost([&](int x, int y) { got = x * y; }, o);
+  b.consume();
+  caf::scoped_actor self{rt.system()};
+  std::string task_id;
+  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{R"({"x":6,"y":7})"})
+    .receive([&](const std::string& id) { task_id = id; },
+             [&](const caf::error& err) { FAIL("push failed: " << rt.system().render(err)); });
+  CHECK(task_id.size() == 36);
+  CHECK(wait_until([&] { return got == 42; }));
+  // Bad input by message gets an error back, and the supervisor lives on.
+  bool refused = false;
+  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{"[1]"})
+    .receive([&](const std::string&) {}, [&](const caf::error&) { refused = true; });
+  CHECK(refused);
+  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{R"({"x":2,"y":3})"})
+    .receive([&](const std::string&) {}, [&](const caf::error&) { FAIL("supervisor died"); });
+  CHECK(wait_until([&] { return got == 6; }));
+}
+
+TEST_CASE("bad options are refused with a message naming the queue and the fix") {
+  funboost::runtime rt;
+  auto o = memory_queue("consume_bad_options");
+  o.arg_names = {"only_one"};
+  CHECK_THROWS_WITH_AS(rt.boost(add, o), doctest::Contains("queue 'consume_bad_options': arg_names has 1"),
+                       std::invalid_argument);
+  auto unknown = memory_queue("consume_unknown_broker");
+  unknown.broker_kind = "kafkaa";
+  CHECK_THROWS_WITH_AS(rt.boost(add, unknown), doctest::Contains("unknown broker_kind 'kafkaa'"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(rt.boost(add, funboost::booster_options{}), std::invalid_argument);
+}

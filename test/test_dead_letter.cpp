@@ -1,0 +1,81 @@
+// Bad input is never run and never lost: it goes to {queue}_dlx and the consumer keeps going.
+#include <doctest/doctest.h>
+
+#include <atomic>
+
+#include <funboost/funboost.hpp>
+
+#include "support/fixtures.hpp"
+
+using namespace std::chrono_literals;
+using test_support::memory_queue;
+using test_support::wait_until;
+
+namespace {
+
+std::vector<std::string> drain(const std::string& queue) {
+  funboost::booster_options o;
+  o.queue_name = queue;
+  auto conn = funboost::make_broker(o)->connect();
+  std::vector<funboost::fetched_message> out;
+  conn->fetch(queue, 100, 10ms, out);
+  std::vector<std::string> bodies;
+  for (auto& m : out)
+    bodies.push_back(m.body);
+  return bodies;
+}
+
+} // namespace
+
+TEST_CASE("malformed messages are dead-lettered and the next one runs") {
+  funboost::runtime rt;
+  std::atomic<int> sum{0};
+  auto o = memory_queue("dlq_malformed");
+  o.arg_names = {"x", "y"};
+  o.concurrent_num = 1; // in order: the good message comes after the bad ones
+  auto b = rt.boost([&](int x, int y) { sum += x + y; }, o);
+  auto conn = funboost::make_broker(o)->connect();
+  std::vector<std::string> bad{
+    "not json",
+    R"([1,2])",
+    R"({"x":"a","y":2,"extra":{"task_id":"wrong-type"}})",
+    R"({"y":2,"extra":{"task_id":"missing-x"}})",
+  };
+  conn->publish("dlq_malformed", bad);
+  b.push(40, 2);
+  b.consume();
+  REQUIRE(wait_until([&] { return sum == 42; }));
+  REQUIRE(wait_until([&] { return conn->count("dlq_malformed_dlx") == 4; }));
+  CHECK(drain("dlq_malformed_dlx") == bad); // byte for byte, in order: nothing lost
+  b.push(1, 1);
+  CHECK(wait_until([&] { return sum == 44; })); // still consuming
+}
+
+TEST_CASE("with dead_letter_on_failure, tasks that exhaust retries go to the DLQ too") {
+  funboost::runtime rt;
+  auto o = memory_queue("dlq_failed");
+  o.max_retries = 1;
+  o.dead_letter_on_failure = true;
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost([](int) -> int { throw std::runtime_error("always"); }, o);
+  b.consume();
+  auto r = b.push(5);
+  CHECK_THROWS_AS(r.get(10s), funboost::task_failed);
+  auto conn = funboost::make_broker(o)->connect();
+  REQUIRE(wait_until([&] { return conn->count("dlq_failed_dlx") == 1; }));
+  auto bodies = drain("dlq_failed_dlx");
+  CHECK(bodies.at(0).find(r.task_id()) != std::string::npos);
+}
+
+TEST_CASE("a bad message in RPC mode answers the waiter with the decode error") {
+  funboost::runtime rt;
+  auto o = memory_queue("dlq_rpc");
+  o.arg_names = {"x"};
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost([](int x) { return x; }, o);
+  b.consume();
+  auto r = b.publish(R"({"x":"seven"})");
+  CHECK_THROWS_WITH_AS(r.get(10s),
+                       doctest::Contains("argument 'x' expected int32 but the message has a string"),
+                       funboost::task_failed);
+}
