@@ -28,6 +28,9 @@ runtime::runtime() : runtime(0, nullptr) {}
 runtime::runtime(int argc, char** argv) {
   own_config_ = std::make_unique<caf::actor_system_config>();
   own_config_->load<caf::io::middleman>(); // so supervisors can be published to other nodes
+  // The sharing scheduler wakes an idle thread at once through a condition variable; the default
+  // work-stealing one sleeps idle threads in 10 ms steps, which is push-to-start latency here.
+  own_config_->set("scheduler.policy", caf::atom("sharing"));
   if (argc > 0) {
     if (auto err = own_config_->parse(argc, argv))
       throw std::invalid_argument("funboost::runtime: bad command line: "
