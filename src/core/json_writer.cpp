@@ -10,11 +10,22 @@
 
 namespace funboost {
 
+namespace {
+bool needs_escape(char c) {
+  return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+}
+} // namespace
+
 void json_writer::string(std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
   out_.push_back('"');
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
+  std::size_t run = 0; // start of the pending run of characters that need no escaping
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!needs_escape(c))
+      continue; // UTF-8 and plain ASCII pass through in one append below
+    out_.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out_.append("\\\"");
@@ -31,15 +42,14 @@ void json_writer::string(std::string_view text) {
       case '\t':
         out_.append("\\t");
         break;
-      default:
-        if (u < 0x20) {
-          char esc[] = {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 0xf]};
-          out_.append(esc, sizeof(esc));
-        } else {
-          out_.push_back(c); // UTF-8 passes through unchanged
-        }
+      default: {
+        auto u = static_cast<unsigned char>(c);
+        char esc[] = {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 0xf]};
+        out_.append(esc, sizeof(esc));
+      }
     }
   }
+  out_.append(text.data() + run, text.size() - run);
   out_.push_back('"');
 }
 

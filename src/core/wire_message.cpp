@@ -62,7 +62,7 @@ const std::string& format_second(int64_t unix_seconds, int utc_offset_minutes) {
 }
 
 void append_extra(std::string& body, const task_options& options, const std::string& task_id,
-                  int utc_offset_minutes) {
+                  std::chrono::system_clock::duration now, int utc_offset_minutes) {
   json_writer w{body};
   // Per-message options come first inside extra, as funboost writes them.
   if (options.max_retry_times >= 0) {
@@ -73,8 +73,13 @@ void append_extra(std::string& body, const task_options& options, const std::str
   if (options.is_using_rpc_mode)
     w.raw("\"is_using_rpc_mode\":true,");
   w.raw("\"task_id\":");
-  w.string(task_id);
-  auto now = std::chrono::system_clock::now().time_since_epoch();
+  if (options.task_id.empty()) { // ours: hex digits and dashes, nothing to escape
+    w.raw("\"");
+    w.raw(task_id);
+    w.raw("\"");
+  } else {
+    w.string(task_id);
+  }
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
   // Rounded to 4 decimals like Python's round(time.time(), 4).
   double seconds = static_cast<double>((micros + 50) / 100) / 10000.0;
@@ -87,15 +92,13 @@ void append_extra(std::string& body, const task_options& options, const std::str
   w.raw("\"}}");
 }
 
-} // namespace
-
-std::string new_task_id() {
+/// A UUIDv7 for the instant `now` (time since the Unix epoch).
+std::string task_id_at(std::chrono::system_clock::duration now) {
   thread_local id_random rng;
   thread_local uint64_t last_ms = 0;
   thread_local uint16_t sequence = 0;
-  auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count());
+  auto ms = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   // rand_a carries a per-millisecond counter so ids from one thread stay ordered.
   sequence = ms == last_ms ? static_cast<uint16_t>((sequence + 1) & 0xfff)
                            : static_cast<uint16_t>(rng.next() & 0x7ff);
@@ -110,11 +113,18 @@ std::string new_task_id() {
   return id;
 }
 
+} // namespace
+
+std::string new_task_id() {
+  return task_id_at(std::chrono::system_clock::now().time_since_epoch());
+}
+
 std::string finish_message(std::string& body, const task_options& options,
                            int utc_offset_minutes) {
-  std::string task_id = options.task_id.empty() ? new_task_id() : options.task_id;
+  auto now = std::chrono::system_clock::now().time_since_epoch(); // one clock read per message
+  std::string task_id = options.task_id.empty() ? task_id_at(now) : options.task_id;
   body.append(body.back() == '{' ? "\"extra\":{" : ",\"extra\":{");
-  append_extra(body, options, task_id, utc_offset_minutes);
+  append_extra(body, options, task_id, now, utc_offset_minutes);
   return task_id;
 }
 
