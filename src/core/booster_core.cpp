@@ -112,12 +112,12 @@ public:
   }
 
   void clear() override {
-    with_connection([&](broker_connection& c) { c.clear(ctx_->queue()); });
+    with_reconnect([&](broker_connection& c) { c.clear(ctx_->queue()); });
   }
 
   std::size_t message_count() override {
     std::size_t n = 0;
-    with_connection([&](broker_connection& c) { n = c.count(ctx_->queue()); });
+    with_reconnect([&](broker_connection& c) { n = c.count(ctx_->queue()); });
     return n;
   }
 
@@ -134,6 +134,17 @@ private:
     } catch (...) {
       connection_.reset(); // reconnect next time
       throw;
+    }
+  }
+
+  /// As with_connection, but a call that fails on a stale connection (the broker restarted
+  /// since we last used it) gets one more try on a fresh one.
+  template <class F>
+  void with_reconnect(F&& f) {
+    try {
+      with_connection(f);
+    } catch (const std::exception&) {
+      with_connection(f);
     }
   }
 

@@ -1,0 +1,55 @@
+// What both Redis brokers share: the address and timing read from the options, funboost's key
+// names, the keeper (heartbeats and recovery), and the queue registration every funboost
+// booster performs (HSET funboost_queue__consumer_parmas, SADD funboost_all_queue_names).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include <funboost/broker.hpp>
+
+#include "brokers/redis/redis_connection.hpp"
+#include "brokers/redis/redis_keeper.hpp"
+
+namespace funboost::brokers::redis {
+
+class redis_broker_base : public broker {
+public:
+  /// `funboost_kind` is funboost's name for the protocol, e.g. "REDIS_ACK_ABLE".
+  redis_broker_base(const booster_options& options, std::string funboost_kind);
+  ~redis_broker_base() override;
+
+  /// The key `name` with the configured key_prefix.
+  std::string key(const std::string& name) const { return where_.address.key_prefix + name; }
+  const std::string& queue() const { return where_.queue; }
+  const redis_where& where() const { return where_; }
+  const redis_timing& timing() const { return timing_; }
+  spdlog::logger& log() const { return *log_; }
+  std::string heartbeat_key() const { return key("funboost_hearbeat_queue__str:" + queue()); }
+  std::string lock_key() const {
+    return key("fsdf_lock__requeue_tasks_which_unconfirmed:" + queue());
+  }
+
+  /// A new connection; the first one that succeeds also registers the queue.
+  std::unique_ptr<redis_connection> open();
+
+  /// The keeper, made on first use with `recover` (called from the keeper's thread).
+  redis_keeper& keeper(redis_keeper::recover_fn recover);
+
+  /// Throws broker_error unless `queue` is this broker's queue or its dead-letter queue.
+  void check_queue(const std::string& queue, bool fetching) const;
+
+private:
+  redis_where where_;
+  redis_timing timing_;
+  std::string params_json_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::atomic<bool> registered_{false};
+  std::mutex keeper_mutex_;
+  std::unique_ptr<redis_keeper> keeper_;
+};
+
+} // namespace funboost::brokers::redis

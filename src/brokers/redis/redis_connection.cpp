@@ -1,0 +1,200 @@
+#include "brokers/redis/redis_connection.hpp"
+
+#include <sys/time.h>
+
+#include <funboost/broker.hpp>
+
+namespace funboost::brokers::redis {
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+std::string advice_for(const std::string& what) {
+  if (what.find("NOAUTH") != std::string::npos || what.find("WRONGPASS") != std::string::npos
+      || what.find("invalid password") != std::string::npos
+      || what.find("invalid username-password") != std::string::npos)
+    return "check the password in the broker URL (redis://:password@host:port/db)";
+  if (what.find("DB index") != std::string::npos)
+    return "use a db number the server has (see 'databases' in redis.conf)";
+  if (what.find("WRONGTYPE") != std::string::npos)
+    return "another program uses this key with a different type; pick another queue name or "
+           "broker kind";
+  return "check that redis-server is running and reachable at this address; consuming "
+         "resumes by itself once it is";
+}
+
+std::string first_words(const command& words) {
+  std::string out;
+  // AUTH's arguments are secrets: name the command only.
+  std::size_t shown = !words.empty() && (words[0] == "AUTH" || words[0] == "auth") ? 1 : 2;
+  for (std::size_t i = 0; i < words.size() && i < shown; ++i) {
+    if (i)
+      out.push_back(' ');
+    out.append(words[i], 0, 60);
+  }
+  return out;
+}
+
+} // namespace
+
+std::string reply_text(const redisReply* r) {
+  if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS
+            || r->type == REDIS_REPLY_ERROR))
+    return std::string{r->str, r->len};
+  return {};
+}
+
+bool is_error(const redisReply* r, std::string_view prefix) {
+  return r && r->type == REDIS_REPLY_ERROR
+         && std::string_view{r->str, r->len}.substr(0, prefix.size()) == prefix;
+}
+
+long long reply_int(const redisReply* r, long long fallback) {
+  if (!r)
+    return fallback;
+  if (r->type == REDIS_REPLY_INTEGER)
+    return r->integer;
+  if (r->type == REDIS_REPLY_STRING) {
+    try {
+      return std::stoll(std::string{r->str, r->len});
+    } catch (...) {
+      return fallback;
+    }
+  }
+  return fallback;
+}
+
+redis_connection::redis_connection(redis_where where) : where_(std::move(where)) {
+  const auto& a = where_.address;
+  auto tv = to_timeval(a.connect_timeout);
+  ctx_ = a.is_unix ? redisConnectUnixWithTimeout(a.socket_path.c_str(), tv)
+                   : redisConnectWithTimeout(a.host.c_str(), a.port, tv);
+  if (!ctx_)
+    fail("cannot allocate a hiredis context");
+  if (ctx_->err) {
+    std::string err = ctx_->errstr;
+    redisFree(ctx_);
+    ctx_ = nullptr;
+    fail("cannot connect (" + err + ")");
+  }
+  set_timeout(a.command_timeout);
+  if (!a.is_unix)
+    redisEnableKeepAlive(ctx_);
+  if (!a.password.empty()) {
+    if (a.username.empty())
+      run({"AUTH", a.password});
+    else
+      run({"AUTH", a.username, a.password});
+  }
+  if (a.db != 0)
+    run({"SELECT", std::to_string(a.db)});
+}
+
+redis_connection::~redis_connection() {
+  if (ctx_)
+    redisFree(ctx_);
+}
+
+std::string redis_connection::describe() const {
+  return "redis broker '" + where_.kind + "' for queue '" + where_.queue + "' at "
+         + where_.address.display();
+}
+
+void redis_connection::fail(const std::string& what) const {
+  throw broker_error(describe() + ": " + what + "; " + advice_for(what));
+}
+
+void redis_connection::set_timeout(std::chrono::milliseconds timeout) {
+  if (ctx_ && ctx_->err == 0)
+    redisSetTimeout(ctx_, to_timeval(timeout));
+}
+
+reply_ptr redis_connection::read_reply() {
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
+    fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
+  return reply_ptr{static_cast<redisReply*>(raw)};
+}
+
+void redis_connection::throw_if_error_reply(const reply_ptr& reply,
+                                            const command& words) const {
+  if (reply->type == REDIS_REPLY_ERROR)
+    fail("'" + first_words(words) + "' failed: " + reply_text(reply.get()));
+}
+
+reply_ptr redis_connection::run_allow_error(const command& words) {
+  if (!usable())
+    fail("the connection was lost earlier");
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(words.size());
+  lens.reserve(words.size());
+  for (const auto& w : words) {
+    argv.push_back(w.data());
+    lens.push_back(w.size());
+  }
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())
+      != REDIS_OK)
+    fail(std::string{"cannot send a command ("} + ctx_->errstr + ")");
+  return read_reply();
+}
+
+reply_ptr redis_connection::run(const command& words) {
+  auto reply = run_allow_error(words);
+  throw_if_error_reply(reply, words);
+  return reply;
+}
+
+std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
+  if (!usable())
+    fail("the connection was lost earlier");
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& words : commands) {
+    argv.clear();
+    lens.clear();
+    for (const auto& w : words) {
+      argv.push_back(w.data());
+      lens.push_back(w.size());
+    }
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())
+        != REDIS_OK)
+      fail(std::string{"cannot send a command ("} + ctx_->errstr + ")");
+  }
+  std::vector<reply_ptr> replies;
+  replies.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i)
+    replies.push_back(read_reply());
+  return replies;
+}
+
+reply_ptr redis_connection::eval(std::string_view script, const std::vector<std::string>& keys,
+                                 const std::vector<std::string>& args) {
+  std::string text{script};
+  auto& sha = script_shas_[text];
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (sha.empty()) {
+      auto loaded = run({"SCRIPT", "LOAD", text});
+      sha = reply_text(loaded.get());
+    }
+    command words{"EVALSHA", sha, std::to_string(keys.size())};
+    words.insert(words.end(), keys.begin(), keys.end());
+    words.insert(words.end(), args.begin(), args.end());
+    auto reply = run_allow_error(words);
+    if (is_error(reply.get(), "NOSCRIPT")) { // the server restarted or flushed its scripts
+      sha.clear();
+      continue;
+    }
+    throw_if_error_reply(reply, {"EVAL", "(funboost script)"});
+    return reply;
+  }
+  fail("the server keeps forgetting a Lua script (NOSCRIPT)");
+}
+
+} // namespace funboost::brokers::redis

@@ -1,0 +1,78 @@
+// The keeper of one Redis broker: a small thread with its own connection that
+//  - sends the heartbeat "{consumer_id}&&{redis TIME}" of every live consumer (fetching
+//    connection) of this broker every heartbeat_interval, whether or not its fetcher is
+//    currently fetching (a fetcher with no credit does not call the broker, and a heartbeat
+//    that lapses would let other consumers, Python ones included, requeue its messages), and
+//  - every recover_interval, under funboost's lock, gives back the unacked messages of dead
+//    consumers (no live heartbeat), and at once those of this process's connections that were
+//    lost (their owner knows they are dead).
+// The thread starts with the first consumer and ends with the broker. A Redis outage only makes
+// the keeper retry every second; it never throws.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <spdlog/logger.h>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brokers/redis/redis_connection.hpp"
+
+namespace funboost::brokers::redis {
+
+/// Heartbeat and recovery timing (transport options in milliseconds in brackets).
+struct redis_timing {
+  std::chrono::milliseconds heartbeat_interval{10000}; // [heartbeat_interval_ms] funboost: 10 s
+  std::chrono::milliseconds heartbeat_expiry{25000};   // [heartbeat_expire_ms]  funboost: 25 s
+  std::chrono::milliseconds recover_interval{5000};    // [recover_interval_ms]  funboost: 60 s
+  std::chrono::milliseconds stream_claim_idle{5000};   // [stream_claim_idle_ms]
+  std::chrono::milliseconds poll_interval{50};         // [poll_interval_ms] longest empty-list poll
+};
+
+/// Runs one heartbeat (or "leave") for `ids` on `conn`.
+void send_heartbeat(redis_connection& conn, const std::string& heartbeat_key,
+                    const redis_timing& timing, const std::vector<std::string>& ids,
+                    bool leave = false);
+
+class redis_keeper {
+public:
+  /// Gives back dead consumers' messages; the ids are consumers known dead. Returns the number
+  /// moved, or -1 if another consumer held the lock.
+  using recover_fn
+    = std::function<long long(redis_connection&, const std::vector<std::string>& known_dead)>;
+
+  redis_keeper(redis_where where, std::string heartbeat_key, redis_timing timing,
+               recover_fn recover, std::shared_ptr<spdlog::logger> log);
+  ~redis_keeper();
+  redis_keeper(const redis_keeper&) = delete;
+  redis_keeper& operator=(const redis_keeper&) = delete;
+
+  /// A connection starts consuming as `id` (it has sent its first heartbeat itself).
+  void add(const std::string& id);
+  /// A connection closed. `lost`: it could not give its messages back, recover them now.
+  void remove(const std::string& id, bool lost);
+
+private:
+  void run();
+
+  redis_where where_;
+  std::string heartbeat_key_;
+  redis_timing timing_;
+  recover_fn recover_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::set<std::string> live_;
+  std::set<std::string> lost_;
+  bool stopping_ = false;
+  bool kick_ = false; // a lost connection: recover now
+  std::thread thread_;
+};
+
+} // namespace funboost::brokers::redis

@@ -1,0 +1,159 @@
+#include "brokers/redis/redis_scripts.hpp"
+
+namespace funboost::brokers::redis::scripts {
+
+// Shared Lua: the consumer ids with a heartbeat no older than `expiry` seconds (redis TIME).
+#define FUNBOOST_LUA_ALIVE                                                                     \
+  "local function alive_ids(key, expiry)\n"                                                    \
+  "  local t = redis.call('TIME')\n"                                                           \
+  "  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"                                  \
+  "  local alive = {}\n"                                                                       \
+  "  for _, m in ipairs(redis.call('SMEMBERS', key)) do\n"                                     \
+  "    local id, ts = string.match(m, '^(.*)&&([^&]*)$')\n"                                    \
+  "    local stamp = tonumber(ts or '')\n"                                                     \
+  "    if id and stamp and now - stamp <= expiry then alive[id] = true end\n"                  \
+  "  end\n"                                                                                    \
+  "  return alive\n"                                                                           \
+  "end\n"
+
+const std::string_view heartbeat = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local expiry = tonumber(ARGV[1])
+local mine = {}
+for i = 3, #ARGV do mine[ARGV[i]] = true end
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local id, ts = string.match(m, '^(.*)&&([^&]*)$')
+  local stamp = tonumber(ts or '')
+  if id == nil or stamp == nil or now - stamp > expiry or mine[id] then
+    redis.call('SREM', KEYS[1], m)
+  end
+end
+if ARGV[2] == 'beat' then
+  local stamp = string.format('%.6f', now)
+  for i = 3, #ARGV do redis.call('SADD', KEYS[1], ARGV[i] .. '&&' .. stamp) end
+end
+return 1
+)lua";
+
+const std::string_view ack_able_fetch = R"lua(
+local n = tonumber(ARGV[1])
+local msgs = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #msgs > 0 then
+  redis.call('LTRIM', KEYS[1], #msgs, -1)
+  local args = {}
+  for i, m in ipairs(msgs) do
+    args[2 * i - 1] = ARGV[2]
+    args[2 * i] = m
+  end
+  for i = 1, #args, 2000 do
+    redis.call('ZADD', KEYS[2], unpack(args, i, math.min(i + 1999, #args)))
+  end
+end
+return msgs
+)lua";
+
+const std::string_view ack_able_recover = FUNBOOST_LUA_ALIVE R"lua(
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return -1 end
+local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
+local prefix = ARGV[2]
+local dead = {}
+for i = 3, #ARGV do dead[ARGV[i]] = true end
+local moved = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if string.sub(key, 1, #prefix) == prefix then
+    local id = string.sub(key, #prefix + 1)
+    if dead[id] or not alive[id] then
+      local msgs = redis.call('ZRANGE', key, 0, -1)
+      for i = 1, #msgs, 1000 do
+        redis.call('RPUSH', KEYS[4], unpack(msgs, i, math.min(i + 999, #msgs)))
+      end
+      moved = moved + #msgs
+      redis.call('DEL', key)
+      redis.call('SREM', KEYS[3], key)
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+return moved
+)lua";
+
+const std::string_view ack_able_close = R"lua(
+local msgs = redis.call('ZRANGE', KEYS[1], 0, -1)
+for i = 1, #msgs, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(msgs, i, math.min(i + 999, #msgs)))
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], KEYS[1])
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local id = string.match(m, '^(.*)&&[^&]*$')
+  if id == ARGV[1] then redis.call('SREM', KEYS[4], m) end
+end
+return #msgs
+)lua";
+
+// Shared Lua: gives pending entry `id` back to the stream as a new entry.
+#define FUNBOOST_LUA_READD                                                                     \
+  "local function readd(stream, group, id)\n"                                                  \
+  "  local entries = redis.call('XRANGE', stream, id, id)\n"                                   \
+  "  local moved = 0\n"                                                                        \
+  "  if #entries > 0 and entries[1][2] then\n"                                                 \
+  "    local fields = entries[1][2]\n"                                                         \
+  "    local body = fields[2]\n"                                                               \
+  "    for i = 1, #fields, 2 do\n"                                                             \
+  "      if fields[i] == '' then body = fields[i + 1] break end\n"                             \
+  "    end\n"                                                                                  \
+  "    if body then redis.call('XADD', stream, '*', '', body) moved = 1 end\n"                 \
+  "  end\n"                                                                                    \
+  "  redis.call('XACK', stream, group, id)\n"                                                  \
+  "  redis.call('XDEL', stream, id)\n"                                                         \
+  "  return moved\n"                                                                           \
+  "end\n"
+
+const std::string_view stream_recover = FUNBOOST_LUA_ALIVE FUNBOOST_LUA_READD R"lua(
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return -1 end
+local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
+local group = ARGV[2]
+local dead = {}
+for i = 4, #ARGV do dead[ARGV[i]] = true end
+local moved = 0
+local start = '-'
+for page = 1, 10 do
+  local pend = redis.pcall('XPENDING', KEYS[3], group, 'IDLE', tonumber(ARGV[3]), start, '+', 1000)
+  if type(pend) ~= 'table' or pend.err or #pend == 0 then break end
+  for _, e in ipairs(pend) do
+    if dead[e[2]] or not alive[e[2]] then
+      moved = moved + readd(KEYS[3], group, e[1])
+    end
+  end
+  start = '(' .. pend[#pend][1]
+end
+for id, _ in pairs(dead) do
+  local left = redis.pcall('XPENDING', KEYS[3], group, '-', '+', 1, id)
+  if type(left) == 'table' and not left.err and #left == 0 then
+    redis.pcall('XGROUP', 'DELCONSUMER', KEYS[3], group, id)
+  end
+end
+redis.call('DEL', KEYS[1])
+return moved
+)lua";
+
+const std::string_view stream_close = FUNBOOST_LUA_READD R"lua(
+local group = ARGV[1]
+local moved = 0
+local pend = redis.pcall('XPENDING', KEYS[1], group, '-', '+', 100000, ARGV[2])
+if type(pend) == 'table' and not pend.err then
+  for _, e in ipairs(pend) do moved = moved + readd(KEYS[1], group, e[1]) end
+  redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], group, ARGV[2])
+end
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local id = string.match(m, '^(.*)&&[^&]*$')
+  if id == ARGV[2] then redis.call('SREM', KEYS[2], m) end
+end
+return moved
+)lua";
+
+#undef FUNBOOST_LUA_ALIVE
+#undef FUNBOOST_LUA_READD
+
+} // namespace funboost::brokers::redis::scripts

@@ -1,0 +1,41 @@
+// The Lua scripts of the Redis brokers. Each runs atomically on the server, so a crash of the
+// client can never leave a message half-moved.
+#pragma once
+
+#include <string_view>
+
+namespace funboost::brokers::redis::scripts {
+
+/// KEYS[1] heartbeat set; ARGV[1] expiry s, ARGV[2] "beat" | "leave", ARGV[3..] consumer ids.
+/// Drops entries older than the expiry and the given ids' old entries; "beat" then adds
+/// "{id}&&{redis TIME}" for each id (funboost's heartbeat format).
+extern const std::string_view heartbeat;
+
+/// KEYS[1] queue list, KEYS[2] unack zset; ARGV[1] n, ARGV[2] score (now, s).
+/// LRANGE+LTRIM up to n messages and ZADD each into the unack zset; returns them.
+extern const std::string_view ack_able_fetch;
+
+/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] unack registry, KEYS[4] queue list;
+/// ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3..] ids known
+/// dead. Under the lock (SET NX EX 30), pushes back every registered unack zset whose consumer
+/// has no live heartbeat (or is known dead) and deletes it. Returns the messages moved, or -1
+/// when another consumer holds the lock.
+extern const std::string_view ack_able_recover;
+
+/// KEYS[1] unack zset, KEYS[2] queue list, KEYS[3] unack registry, KEYS[4] heartbeat set;
+/// ARGV[1] consumer id. A graceful close: pushes this consumer's unacked messages back,
+/// unregisters its unack key and removes its heartbeat. Returns the messages moved.
+extern const std::string_view ack_able_close;
+
+/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] stream; ARGV[1] heartbeat expiry s,
+/// ARGV[2] group, ARGV[3] min idle ms, ARGV[4..] consumer ids known dead. Under the lock,
+/// re-adds every pending entry of a consumer without a live heartbeat (XADD a copy, XACK and
+/// XDEL the original). Returns the entries moved, or -1 when the lock is held.
+extern const std::string_view stream_recover;
+
+/// KEYS[1] stream, KEYS[2] heartbeat set; ARGV[1] group, ARGV[2] consumer id. A graceful
+/// close: re-adds this consumer's pending entries, deletes the consumer from the group and
+/// removes its heartbeat. Returns the entries moved.
+extern const std::string_view stream_close;
+
+} // namespace funboost::brokers::redis::scripts

@@ -1,0 +1,279 @@
+#include "brokers/redis/redis_stream_broker.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "brokers/redis/redis_broker_base.hpp"
+#include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_scripts.hpp"
+
+namespace funboost::brokers::redis {
+
+namespace {
+
+constexpr const char* group_name = "funboost_group"; // funboost's consumer group
+constexpr std::size_t max_commands_per_pipeline = 1000;
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+  return std::to_string(static_cast<double>(ms.count()) / 1000.0);
+}
+
+class stream_broker;
+
+class stream_connection final : public broker_connection {
+public:
+  stream_connection(std::shared_ptr<stream_broker> broker,
+                    std::unique_ptr<redis_connection> conn);
+  ~stream_connection() override;
+
+  void publish(const std::string& queue, std::span<const std::string> bodies) override;
+  std::size_t fetch(const std::string& queue, std::size_t max, std::chrono::milliseconds wait,
+                    std::vector<fetched_message>& out) override;
+  void ack(const std::string& queue, std::span<const uint64_t> delivery_tags) override;
+  void requeue(const std::string& queue, std::span<const fetched_message> messages) override;
+  std::size_t count(const std::string& queue) override;
+  void clear(const std::string& queue) override;
+
+private:
+  void start_consuming();
+  void reopen();
+  /// Runs `f`; a connection that does not consume (a publisher's) reconnects once after a
+  /// lost connection (e.g. a server restart) and runs it again. A consuming connection never
+  /// does: its fetcher must die so acks of messages fetched on it are dropped.
+  template <class F>
+  auto reconnecting(F&& f) {
+    try {
+      return f();
+    } catch (const broker_error&) {
+      if (!consumer_id_.empty() || conn_->usable())
+        throw;
+      reopen();
+      return f();
+    }
+  }
+  void create_group();
+
+  std::shared_ptr<stream_broker> broker_;
+  std::unique_ptr<redis_connection> conn_;
+  std::string consumer_id_; // set on the first fetch
+  uint64_t next_tag_ = 0;
+  std::unordered_map<uint64_t, std::string> unacked_; // delivery tag -> stream entry id
+};
+
+class stream_broker final : public redis_broker_base,
+                            public std::enable_shared_from_this<stream_broker> {
+public:
+  explicit stream_broker(const booster_options& options)
+    : redis_broker_base(options, "REDIS_STREAM") {}
+
+  std::unique_ptr<broker_connection> connect() override {
+    return std::make_unique<stream_connection>(shared_from_this(), open());
+  }
+
+  redis_keeper& keeper() {
+    auto lock = lock_key();
+    auto heartbeat = heartbeat_key();
+    auto stream = key(queue());
+    auto expiry = seconds_text(timing().heartbeat_expiry);
+    auto idle = std::to_string(timing().stream_claim_idle.count());
+    return redis_broker_base::keeper(
+      [=](redis_connection& conn, const std::vector<std::string>& dead) {
+        std::vector<std::string> args{expiry, group_name, idle};
+        args.insert(args.end(), dead.begin(), dead.end());
+        auto reply = conn.eval(scripts::stream_recover, {lock, heartbeat, stream}, args);
+        return reply_int(reply.get(), 0);
+      });
+  }
+};
+
+stream_connection::stream_connection(std::shared_ptr<stream_broker> broker,
+                                     std::unique_ptr<redis_connection> conn)
+  : broker_(std::move(broker)), conn_(std::move(conn)) {}
+
+stream_connection::~stream_connection() {
+  if (consumer_id_.empty())
+    return;
+  bool given_back = false;
+  if (conn_->usable()) {
+    try {
+      conn_->eval(scripts::stream_close, {broker_->key(broker_->queue()), broker_->heartbeat_key()},
+                  {group_name, consumer_id_});
+      given_back = true;
+    } catch (const std::exception&) {
+      // The server is gone: the keeper re-adds the entries once it is reachable.
+    }
+  }
+  broker_->keeper().remove(consumer_id_, !given_back);
+}
+
+void stream_connection::create_group() {
+  auto reply = conn_->run_allow_error(
+    {"XGROUP", "CREATE", broker_->key(broker_->queue()), group_name, "0", "MKSTREAM"});
+  if (is_error(reply.get()) && !is_error(reply.get(), "BUSYGROUP"))
+    conn_->fail("XGROUP CREATE failed: " + reply_text(reply.get()));
+}
+
+void stream_connection::reopen() {
+  conn_ = broker_->open();
+}
+
+void stream_connection::start_consuming() {
+  auto id = new_consumer_id();
+  send_heartbeat(*conn_, broker_->heartbeat_key(), broker_->timing(), {id});
+  create_group();
+  consumer_id_ = std::move(id);
+  broker_->keeper().add(consumer_id_);
+}
+
+void stream_connection::publish(const std::string& queue, std::span<const std::string> bodies) {
+  auto key = broker_->key(queue);
+  std::vector<command> commands;
+  for (std::size_t i = 0; i < bodies.size(); i += max_commands_per_pipeline) {
+    commands.clear();
+    auto end = std::min(bodies.size(), i + max_commands_per_pipeline);
+    for (std::size_t j = i; j < end; ++j)
+      commands.push_back({"XADD", key, "*", "", bodies[j]});
+    reconnecting([&] {
+      for (auto& r : conn_->pipeline(commands))
+        if (is_error(r.get()))
+          conn_->fail("XADD failed: " + reply_text(r.get()));
+    });
+  }
+}
+
+std::size_t stream_connection::fetch(const std::string& queue, std::size_t max,
+                                     std::chrono::milliseconds wait,
+                                     std::vector<fetched_message>& out) {
+  broker_->check_queue(queue, true);
+  if (max == 0)
+    return 0;
+  if (consumer_id_.empty())
+    start_consuming();
+  command c{"XREADGROUP", "GROUP", group_name, consumer_id_, "COUNT", std::to_string(max)};
+  bool blocking = wait.count() > 0; // BLOCK 0 would wait forever
+  if (blocking) {
+    c.push_back("BLOCK");
+    c.push_back(std::to_string(wait.count()));
+    conn_->set_timeout(wait + conn_->default_timeout());
+  }
+  c.push_back("STREAMS");
+  c.push_back(broker_->key(queue));
+  c.push_back(">");
+  auto reply = conn_->run_allow_error(c);
+  if (blocking)
+    conn_->set_timeout(conn_->default_timeout());
+  if (is_error(reply.get(), "NOGROUP")) { // the stream was deleted (clear): start it again
+    create_group();
+    return 0;
+  }
+  if (is_error(reply.get()))
+    conn_->fail("XREADGROUP failed: " + reply_text(reply.get()));
+  if (reply->type != REDIS_REPLY_ARRAY)
+    return 0; // nil: nothing within the wait
+  std::size_t added = 0;
+  for (std::size_t s = 0; s < reply->elements; ++s) {
+    auto* stream = reply->element[s];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2)
+      continue;
+    auto* entries = stream->element[1];
+    for (std::size_t e = 0; e < entries->elements; ++e) {
+      auto* entry = entries->element[e];
+      if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2)
+        continue;
+      auto id = reply_text(entry->element[0]);
+      auto* fields = entry->element[1];
+      std::string body;
+      bool found = false;
+      if (fields->type == REDIS_REPLY_ARRAY) {
+        for (std::size_t f = 0; f + 1 < fields->elements; f += 2) {
+          if (!found || reply_text(fields->element[f]).empty()) {
+            body = reply_text(fields->element[f + 1]);
+            found = true;
+            if (reply_text(fields->element[f]).empty())
+              break; // funboost's field name is ""
+          }
+        }
+      }
+      auto tag = ++next_tag_;
+      unacked_.emplace(tag, id);
+      out.push_back({std::move(body), tag}); // an entry without fields is malformed: dead-letter
+      ++added;
+    }
+  }
+  return added;
+}
+
+void stream_connection::ack(const std::string& queue, std::span<const uint64_t> tags) {
+  broker_->check_queue(queue, true);
+  auto key = broker_->key(queue);
+  command xack{"XACK", key, group_name};
+  command xdel{"XDEL", key};
+  for (auto tag : tags) {
+    auto i = unacked_.find(tag);
+    if (i == unacked_.end())
+      continue;
+    xack.push_back(i->second);
+    xdel.push_back(std::move(i->second));
+    unacked_.erase(i);
+  }
+  if (xdel.size() <= 2)
+    return;
+  for (auto& r : conn_->pipeline({xack, xdel}))
+    if (is_error(r.get()) && !is_error(r.get(), "NOGROUP"))
+      conn_->fail("XACK/XDEL failed: " + reply_text(r.get()));
+}
+
+void stream_connection::requeue(const std::string& queue,
+                                std::span<const fetched_message> messages) {
+  broker_->check_queue(queue, true);
+  if (messages.empty())
+    return;
+  auto key = broker_->key(queue);
+  command xack{"XACK", key, group_name};
+  command xdel{"XDEL", key};
+  std::vector<command> commands{{"MULTI"}};
+  for (const auto& m : messages) {
+    commands.push_back({"XADD", key, "*", "", m.body});
+    auto i = unacked_.find(m.delivery_tag);
+    if (i != unacked_.end()) {
+      xack.push_back(i->second);
+      xdel.push_back(std::move(i->second));
+      unacked_.erase(i);
+    }
+  }
+  if (xdel.size() > 2) {
+    commands.push_back(xack);
+    commands.push_back(xdel);
+  }
+  commands.push_back({"EXEC"});
+  auto replies = conn_->pipeline(commands);
+  if (replies.back()->type != REDIS_REPLY_ARRAY)
+    conn_->fail("requeue (XADD + XACK + XDEL) failed: " + reply_text(replies.back().get()));
+}
+
+std::size_t stream_connection::count(const std::string& queue) {
+  auto key = broker_->key(queue);
+  return reconnecting([&] {
+    auto replies = conn_->pipeline({{"XLEN", key}, {"XPENDING", key, group_name}});
+    if (is_error(replies[0].get()))
+      conn_->fail("XLEN failed: " + reply_text(replies[0].get()));
+    auto length = reply_int(replies[0].get(), 0);
+    long long pending = 0;
+    auto* p = replies[1].get();
+    if (p->type == REDIS_REPLY_ARRAY && p->elements > 0)
+      pending = reply_int(p->element[0], 0);
+    return static_cast<std::size_t>(std::max(0LL, length - pending));
+  });
+}
+
+void stream_connection::clear(const std::string& queue) {
+  reconnecting([&] { conn_->run({"DEL", broker_->key(queue)}); });
+}
+
+} // namespace
+
+std::shared_ptr<broker> make_redis_stream_broker(const booster_options& options) {
+  return std::make_shared<stream_broker>(options);
+}
+
+} // namespace funboost::brokers::redis

@@ -1,0 +1,74 @@
+// Parsing of Redis broker URLs and transport options (no server needed).
+#include <doctest/doctest.h>
+
+#include <funboost/broker.hpp>
+
+#include "brokers/redis/redis_url.hpp"
+
+using funboost::brokers::redis::parse_redis_address;
+
+namespace {
+
+funboost::booster_options with_url(std::string url,
+                                   std::map<std::string, funboost::transport_value> extra = {}) {
+  funboost::booster_options o;
+  o.queue_name = "q1";
+  o.broker_kind = "redis";
+  o.broker.url = std::move(url);
+  o.broker.transport_options = std::move(extra);
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("redis url: host, port, db and password") {
+  auto a = parse_redis_address(with_url("redis://:pa%40ss@10.0.0.5:6380/3"));
+  CHECK_FALSE(a.is_unix);
+  CHECK(a.host == "10.0.0.5");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 3);
+  CHECK(a.password == "pa@ss");
+  CHECK(a.display() == "redis://:***@10.0.0.5:6380/3");
+
+  auto d = parse_redis_address(with_url(""));
+  CHECK(d.host == "127.0.0.1");
+  CHECK(d.port == 6379);
+  CHECK(d.db == 7); // funboost keeps queues in db 7
+
+  auto u = parse_redis_address(with_url("redis://user:pw@[::1]:7000"));
+  CHECK(u.host == "::1");
+  CHECK(u.port == 7000);
+  CHECK(u.username == "user");
+  CHECK(u.password == "pw");
+  CHECK(u.db == 7);
+}
+
+TEST_CASE("redis url: unix sockets and transport options") {
+  auto a = parse_redis_address(with_url("unix:///run/redis/redis.sock?db=4"));
+  CHECK(a.is_unix);
+  CHECK(a.socket_path == "/run/redis/redis.sock");
+  CHECK(a.db == 4);
+
+  auto b = parse_redis_address(with_url(
+    "redis://127.0.0.1:6379/7", {{"db", 9LL},
+                                 {"key_prefix", std::string{"app1:"}},
+                                 {"connect_timeout_ms", 500LL},
+                                 {"command_timeout_ms", 3000LL}}));
+  CHECK(b.db == 9);
+  CHECK(b.key_prefix == "app1:");
+  CHECK(b.connect_timeout.count() == 500);
+  CHECK(b.command_timeout.count() == 3000);
+}
+
+TEST_CASE("redis url: malformed URLs are rejected with a message naming the queue and form") {
+  for (auto bad : {"http://x", "redis://", "redis://h:0/1", "redis://h:70000", "redis://h/db",
+                   "unix://relative.sock", "unix:///s.sock?db=-1", "unix:///s.sock?x=1"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(parse_redis_address(with_url(bad)),
+                         doctest::Contains("queue 'q1'"), funboost::broker_error);
+  }
+  CHECK_THROWS_AS(parse_redis_address(with_url("redis://h", {{"db", std::string{"x"}}})),
+                  funboost::broker_error);
+  CHECK_THROWS_AS(parse_redis_address(with_url("redis://h", {{"key_prefix", 5LL}})),
+                  funboost::broker_error);
+}
