@@ -25,9 +25,10 @@ class booster_core {
 public:
   virtual ~booster_core() = default;
   virtual const booster_options& options() const = 0;
-  /// Publishes a finished message; the slot reports the publish and, in RPC mode, the result.
-  virtual std::shared_ptr<result_slot> publish(std::string body, std::string task_id, bool rpc)
-    = 0;
+  /// Publishes finished messages (one broker call when they fit); each slot reports the publish
+  /// and, in RPC mode, the result.
+  virtual std::vector<std::shared_ptr<result_slot>>
+  publish(std::vector<std::string> bodies, std::vector<std::string> task_ids, bool rpc) = 0;
   virtual void consume() = 0;
   virtual void stop() = 0;
   virtual void clear() = 0;
@@ -59,15 +60,30 @@ public:
 
   /// Sends one task with these arguments. Never blocks on the consumer.
   async_result<R> push(const std::decay_t<Args>&... args) const {
-    std::string body;
-    body.reserve(192);
-    body.push_back('{');
-    json_writer w{body};
-    std::size_t i = 0;
-    ((w.raw(keys_[i++]), encode(w, args)), ...);
-    auto id = finish_message(body, {}, core_->options().publish_time_utc_offset_minutes);
-    return async_result<R>{
-      core_->publish(std::move(body), std::move(id), core_->options().is_using_rpc_mode)};
+    std::string id;
+    auto body = encode_call(id, args...);
+    auto slots = core_->publish({std::move(body)}, {std::move(id)},
+                                core_->options().is_using_rpc_mode);
+    return async_result<R>{std::move(slots[0])};
+  }
+
+  /// Sends many tasks in as few broker calls as possible (up to 1000 messages each): the fast
+  /// way to enqueue a backlog. One tuple of arguments per task.
+  std::vector<async_result<R>>
+  push_many(const std::vector<std::tuple<std::decay_t<Args>...>>& calls) const {
+    std::vector<std::string> bodies, ids;
+    bodies.reserve(calls.size());
+    ids.resize(calls.size());
+    for (std::size_t i = 0; i < calls.size(); ++i)
+      bodies.push_back(std::apply(
+        [&](const auto&... args) { return encode_call(ids[i], args...); }, calls[i]));
+    auto slots = core_->publish(std::move(bodies), std::move(ids),
+                                core_->options().is_using_rpc_mode);
+    std::vector<async_result<R>> results;
+    results.reserve(slots.size());
+    for (auto& slot : slots)
+      results.emplace_back(std::move(slot));
+    return results;
   }
 
   /// Sends one task from a JSON object of keyword arguments, with per-task options
@@ -78,7 +94,8 @@ public:
     auto body = message_from_kwargs(kwargs_json, options,
                                     core_->options().publish_time_utc_offset_minutes, id);
     bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
-    return async_result<R>{core_->publish(std::move(body), std::move(id), rpc)};
+    auto slots = core_->publish({std::move(body)}, {std::move(id)}, rpc);
+    return async_result<R>{std::move(slots[0])};
   }
 
   /// Starts consuming: conn_num fetchers, concurrent_num workers. Returns at once.
@@ -102,6 +119,18 @@ public:
   R operator()(Args... args) const { return fn_(std::forward<Args>(args)...); }
 
 private:
+  /// funboost JSON for one call; sets `task_id`.
+  std::string encode_call(std::string& task_id, const std::decay_t<Args>&... args) const {
+    std::string body;
+    body.reserve(192);
+    body.push_back('{');
+    json_writer w{body};
+    std::size_t i = 0;
+    ((w.raw(keys_[i++]), encode(w, args)), ...);
+    task_id = finish_message(body, {}, core_->options().publish_time_utc_offset_minutes);
+    return body;
+  }
+
   std::shared_ptr<detail::booster_core> core_;
   std::function<R(Args...)> fn_;
   std::vector<std::string> keys_; // `"name":` with its leading comma, pre-escaped

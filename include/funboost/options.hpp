@@ -25,6 +25,7 @@ using transport_value = std::variant<bool, long long, double, std::string>;
 struct broker_options {
   std::string url{};                                      // e.g. "redis://127.0.0.1:6379/7"
   std::map<std::string, transport_value> transport_options{}; // broker-specific extras
+  std::string outbox_dir = "funboost_outbox"; // {outbox_dir}/{queue}.outbox: pushes the broker refused
 };
 
 enum class log_level { trace, debug, info, warn, error, off };
@@ -60,7 +61,7 @@ struct booster_options {
   std::chrono::milliseconds restart_backoff_max{60000};
   std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
   int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
-  std::chrono::milliseconds publish_retry_interval{5000};
+  std::chrono::milliseconds publish_retry_interval{5000}; // also the outbox replay period
   int publish_time_utc_offset_minutes = 480;    // publish_time_format zone; funboost: Asia/Shanghai
 };
 

@@ -13,6 +13,7 @@
 
 #include "actors/queue_supervisor.hpp"
 #include "core/logging.hpp"
+#include "core/publisher.hpp"
 #include "core/queue_context.hpp"
 #include "core/result_registry.hpp"
 
@@ -42,6 +43,8 @@ void validate(const booster_options& o, std::size_t arity) {
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)
     fail("publish_retries must be 0 or more");
+  if (o.broker.outbox_dir.empty())
+    fail("broker.outbox_dir must name a directory (messages a broker refused are kept there)");
 }
 
 class booster_core_impl final : public booster_core,
@@ -56,6 +59,7 @@ public:
     ctx->log = queue_logger(ctx->options);
     ctx_ = ctx;
     log_ = ctx->log;
+    publisher_ = std::make_unique<publisher>(ctx_);
   }
 
   /// Spawns the supervisor; separate from the constructor because it needs shared_from_this.
@@ -69,9 +73,9 @@ public:
       std::string id;
       auto body = message_from_kwargs(kwargs, {}, self->options().publish_time_utc_offset_minutes,
                                       id);
-      auto slot = self->publish(std::move(body), id, self->options().is_using_rpc_mode);
-      if (!slot->publish_failure.empty())
-        throw std::runtime_error(slot->publish_failure);
+      auto slots = self->publish({std::move(body)}, {id}, self->options().is_using_rpc_mode);
+      if (!slots[0]->publish_failure.empty())
+        throw std::runtime_error(slots[0]->publish_failure);
       return id;
     };
     supervisor_ = system_.spawn(actors::queue_supervisor, ctx_);
@@ -83,20 +87,28 @@ public:
 
   const booster_options& options() const override { return ctx_->options; }
 
-  std::shared_ptr<result_slot> publish(std::string body, std::string task_id,
-                                       bool rpc) override {
-    auto slot = std::make_shared<result_slot>();
-    slot->queue_name = ctx_->queue();
-    slot->task_id = std::move(task_id);
-    slot->rpc = rpc;
-    if (rpc)
-      expect_result(slot); // before publishing: a fast consumer may finish first
-    std::string failure = publish_with_retries(body, slot->task_id);
-    if (!failure.empty()) {
-      std::lock_guard guard{slot->mutex};
-      slot->publish_failure = std::move(failure);
+  std::vector<std::shared_ptr<result_slot>> publish(std::vector<std::string> bodies,
+                                                    std::vector<std::string> task_ids,
+                                                    bool rpc) override {
+    std::vector<std::shared_ptr<result_slot>> slots;
+    slots.reserve(task_ids.size());
+    for (auto& id : task_ids) {
+      auto slot = std::make_shared<result_slot>();
+      slot->queue_name = ctx_->queue();
+      slot->task_id = std::move(id);
+      slot->rpc = rpc;
+      if (rpc)
+        expect_result(slot); // before publishing: a fast consumer may finish first
+      slots.push_back(std::move(slot));
     }
-    return slot;
+    auto failure = publisher_->publish(std::move(bodies));
+    if (!failure.empty()) {
+      for (auto& slot : slots) {
+        std::lock_guard guard{slot->mutex};
+        slot->publish_failure = failure;
+      }
+    }
+    return slots;
   }
 
   void consume() override { caf::anon_send(supervisor_, actors::consume_atom::value); }
@@ -112,77 +124,23 @@ public:
   }
 
   void clear() override {
-    with_reconnect([&](broker_connection& c) { c.clear(ctx_->queue()); });
+    publisher_->with_connection([&](broker_connection& c) { c.clear(ctx_->queue()); });
   }
 
   std::size_t message_count() override {
     std::size_t n = 0;
-    with_reconnect([&](broker_connection& c) { n = c.count(ctx_->queue()); });
+    publisher_->with_connection([&](broker_connection& c) { n = c.count(ctx_->queue()); });
     return n;
   }
 
   caf::actor supervisor() const override { return supervisor_; }
 
 private:
-  template <class F>
-  void with_connection(F&& f) {
-    std::lock_guard guard{publish_mutex_};
-    try {
-      if (!connection_)
-        connection_ = ctx_->broker->connect();
-      f(*connection_);
-    } catch (...) {
-      connection_.reset(); // reconnect next time
-      throw;
-    }
-  }
-
-  /// As with_connection, but a call that fails on a stale connection (the broker restarted
-  /// since we last used it) gets one more try on a fresh one.
-  template <class F>
-  void with_reconnect(F&& f) {
-    try {
-      with_connection(f);
-    } catch (const std::exception&) {
-      with_connection(f);
-    }
-  }
-
-  /// The seed's push contract: on failure reconnect and retry publish_retries times,
-  /// publish_retry_interval apart, then log. Returns "" on success, else the error text.
-  std::string publish_with_retries(const std::string& body, const std::string& task_id) {
-    const auto& o = ctx_->options;
-    std::string last_error;
-    for (int attempt = 0; attempt <= o.publish_retries; ++attempt) {
-      if (attempt > 0)
-        std::this_thread::sleep_for(o.publish_retry_interval);
-      try {
-        with_connection(
-          [&](broker_connection& c) { c.publish(o.queue_name, std::span{&body, 1}); });
-        return {};
-      } catch (const std::exception& e) {
-        last_error = e.what();
-        if (attempt < o.publish_retries)
-          log_->warn("queue '{}': push of task {} failed ({}); reconnecting, retry {} of {} in "
-                     "{} ms",
-                     o.queue_name, task_id, last_error, attempt + 1, o.publish_retries,
-                     o.publish_retry_interval.count());
-      }
-    }
-    auto text = "queue '" + o.queue_name + "': push of task " + task_id + " failed after "
-                + std::to_string(o.publish_retries + 1) + " attempts on broker '"
-                + o.broker_kind + "' (" + o.broker.url + "): " + last_error
-                + "; check that the broker is reachable";
-    log_->error("{}", text);
-    return text;
-  }
-
   caf::actor_system& system_;
   queue_context_ptr ctx_;
   std::shared_ptr<spdlog::logger> log_;
   caf::actor supervisor_;
-  std::mutex publish_mutex_;
-  std::unique_ptr<broker_connection> connection_;
+  std::unique_ptr<publisher> publisher_;
 };
 
 } // namespace
