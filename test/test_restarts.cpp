@@ -8,87 +8,24 @@
 
 #include <funboost/funboost.hpp>
 
+#include "support/faulty_broker.hpp"
 #include "support/fixtures.hpp"
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
 using test_support::wait_until;
 
-namespace {
-
-/// A broker in front of the in-memory one whose first `failures` fetch calls throw, as a
-/// broker that is down would. Registered as its own kind: no core change needed.
-struct flaky_state {
-  std::mutex mutex;
-  int failures_left = 0;
-  std::vector<std::chrono::steady_clock::time_point> failed_at;
-  int connects = 0;
-};
-
-flaky_state& flaky() {
-  static flaky_state s;
-  return s;
-}
-
-class flaky_connection final : public funboost::broker_connection {
-public:
-  explicit flaky_connection(std::unique_ptr<funboost::broker_connection> inner)
-    : inner_(std::move(inner)) {}
-  void publish(const std::string& q, std::span<const std::string> b) override {
-    inner_->publish(q, b);
-  }
-  std::size_t fetch(const std::string& q, std::size_t max, std::chrono::milliseconds wait,
-                    std::vector<funboost::fetched_message>& out) override {
-    {
-      std::lock_guard g{flaky().mutex};
-      if (flaky().failures_left > 0) {
-        --flaky().failures_left;
-        flaky().failed_at.push_back(std::chrono::steady_clock::now());
-        throw funboost::broker_error("flaky broker: connection lost");
-      }
-    }
-    return inner_->fetch(q, max, wait, out);
-  }
-  void ack(const std::string& q, std::span<const uint64_t> t) override { inner_->ack(q, t); }
-  void requeue(const std::string& q, std::span<const funboost::fetched_message> m) override {
-    inner_->requeue(q, m);
-  }
-  std::size_t count(const std::string& q) override { return inner_->count(q); }
-  void clear(const std::string& q) override { inner_->clear(q); }
-
-private:
-  std::unique_ptr<funboost::broker_connection> inner_;
-};
-
-class flaky_broker final : public funboost::broker {
-public:
-  explicit flaky_broker(std::shared_ptr<funboost::broker> inner) : inner_(std::move(inner)) {}
-  std::unique_ptr<funboost::broker_connection> connect() override {
-    std::lock_guard g{flaky().mutex};
-    ++flaky().connects;
-    return std::make_unique<flaky_connection>(inner_->connect());
-  }
-
-private:
-  std::shared_ptr<funboost::broker> inner_;
-};
-
-} // namespace
+using test_support::faults;
 
 TEST_CASE("a fetcher whose broker throws is restarted with doubling backoff; nothing stops") {
-  funboost::register_broker("flaky", [](const funboost::booster_options& o) {
-    auto inner_options = o;
-    inner_options.broker_kind = funboost::broker_kind::memory;
-    return std::make_shared<flaky_broker>(funboost::make_broker(inner_options));
-  });
+  faults::instance().reset();
   {
-    std::lock_guard g{flaky().mutex};
-    flaky().failures_left = 4;
+    std::lock_guard g{faults::instance().mutex};
+    faults::instance().fetch_failures_left = 4;
   }
   funboost::runtime rt;
   std::atomic<int> done{0};
-  auto o = memory_queue("restarts_fetcher");
-  o.broker_kind = "flaky";
+  auto o = test_support::faulty_queue(memory_queue("restarts_fetcher"));
   o.conn_num = 1;
   o.restart_backoff = 40ms;
   o.restart_backoff_max = 200ms;
@@ -97,27 +34,26 @@ TEST_CASE("a fetcher whose broker throws is restarted with doubling backoff; not
     b.push(i);
   b.consume();
   REQUIRE(wait_until([&] { return done == 50; }, 10s));
-  std::lock_guard g{flaky().mutex};
-  REQUIRE(flaky().failed_at.size() == 4);
+  std::lock_guard g{faults::instance().mutex};
+  REQUIRE(faults::instance().fetch_failed_at.size() == 4);
   // Each failure ended a fetcher; each restart came after the backoff, doubling: 40, 80, 160.
-  auto& t = flaky().failed_at;
+  auto& t = faults::instance().fetch_failed_at;
   CHECK(t[1] - t[0] >= 40ms);
   CHECK(t[2] - t[1] >= 80ms);
   CHECK(t[3] - t[2] >= 160ms);
   CHECK(t[3] - t[2] < 2s);
-  CHECK(flaky().connects >= 5); // a new connection per restart
+  CHECK(faults::instance().connects >= 5); // a new connection per restart
 }
 
 TEST_CASE("the backoff is capped and resets after a fetch succeeds") {
+  faults::instance().reset();
   {
-    std::lock_guard g{flaky().mutex};
-    flaky().failures_left = 4;
-    flaky().failed_at.clear();
+    std::lock_guard g{faults::instance().mutex};
+    faults::instance().fetch_failures_left = 4;
   }
   funboost::runtime rt;
   std::atomic<int> done{0};
-  auto o = memory_queue("restarts_cap");
-  o.broker_kind = "flaky";
+  auto o = test_support::faulty_queue(memory_queue("restarts_cap"));
   o.conn_num = 1;
   o.restart_backoff = 30ms;
   o.restart_backoff_max = 60ms;
@@ -127,21 +63,21 @@ TEST_CASE("the backoff is capped and resets after a fetch succeeds") {
   REQUIRE(wait_until([&] { return done == 1; }, 10s));
   std::vector<std::chrono::steady_clock::time_point> t;
   {
-    std::lock_guard g{flaky().mutex};
-    t = flaky().failed_at;
+    std::lock_guard g{faults::instance().mutex};
+    t = faults::instance().fetch_failed_at;
   }
   REQUIRE(t.size() == 4);
   CHECK(t[3] - t[2] >= 60ms);
   CHECK(t[3] - t[2] < 60ms + 500ms); // capped at 60 ms, not 240 ms... plus scheduling slack
   {
-    std::lock_guard g{flaky().mutex};
-    flaky().failures_left = 1; // one more outage after the fetcher has been healthy
-    flaky().failed_at.clear();
+    std::lock_guard g{faults::instance().mutex};
+    faults::instance().fetch_failures_left = 1; // one more outage after the fetcher has been healthy
+    faults::instance().fetch_failed_at.clear();
   }
   auto before = std::chrono::steady_clock::now();
   REQUIRE(wait_until([&] {
-    std::lock_guard g{flaky().mutex};
-    return flaky().failed_at.size() == 1;
+    std::lock_guard g{faults::instance().mutex};
+    return faults::instance().fetch_failed_at.size() == 1;
   }));
   b.push(2);
   REQUIRE(wait_until([&] { return done == 2; }, 10s));
