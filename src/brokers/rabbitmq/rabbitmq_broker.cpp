@@ -1,0 +1,486 @@
+#include "brokers/rabbitmq/rabbitmq_broker.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+#include <amqp.h>
+#include <simdjson.h>
+
+#include "brokers/rabbitmq/amqp_connection.hpp"
+#include "brokers/rabbitmq/amqp_url.hpp"
+
+namespace funboost::brokers {
+
+namespace {
+
+using namespace std::chrono;
+using rabbitmq::amqp_connection;
+using rabbitmq::connection_settings;
+
+struct rabbitmq_settings {
+  connection_settings connection;
+  milliseconds confirm_timeout{30000};
+  uint16_t prefetch = 1;
+  int max_priority = 0; // 0: no x-max-priority argument
+  bool release_unasked = false; // conn_num > 1: see release_if_unwanted()
+};
+
+/// A transport option as a number, or `fallback` when absent. Throws broker_error when it is
+/// there but not a number.
+long long number_option(const booster_options& o, const std::string& name, long long fallback,
+                        const std::string& who) {
+  auto i = o.broker.transport_options.find(name);
+  if (i == o.broker.transport_options.end())
+    return fallback;
+  const auto& v = i->second;
+  if (auto* n = std::get_if<long long>(&v))
+    return *n;
+  if (auto* d = std::get_if<double>(&v))
+    return std::llround(*d);
+  if (auto* s = std::get_if<std::string>(&v)) {
+    try {
+      std::size_t used = 0;
+      long long n = std::stoll(*s, &used);
+      if (used == s->size())
+        return n;
+    } catch (const std::exception&) {
+    }
+  }
+  throw broker_error(who + ": transport option '" + name + "' must be a number");
+}
+
+timeval to_timeval(milliseconds ms) {
+  ms = std::max(ms, milliseconds{0});
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+amqp_bytes_t bytes_of(const std::string& s) {
+  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+class rabbitmq_connection final : public broker_connection {
+public:
+  explicit rabbitmq_connection(std::shared_ptr<const rabbitmq_settings> settings)
+    : settings_(std::move(settings)) {
+    reset();
+  }
+
+  void publish(const std::string& queue, std::span<const std::string> bodies) override {
+    if (!bodies.empty())
+      with_reconnect([&] { publish_once(queue, bodies); });
+  }
+
+  std::size_t fetch(const std::string& queue, std::size_t max, milliseconds wait,
+                    std::vector<fetched_message>& out) override {
+    used_ = true;
+    if (!consuming_queue_.empty() && queue != consuming_queue_)
+      throw std::logic_error("rabbitmq connection consumes '" + consuming_queue_
+                             + "'; it cannot also fetch from '" + queue + "'");
+    if (!active_)
+      start_consuming(queue);
+    std::size_t n = 0;
+    while (n < max && !stash_.empty()) {
+      out.push_back(std::move(stash_.front()));
+      stash_.pop_front();
+      ++n;
+    }
+    auto deadline = steady_clock::now() + wait;
+    while (n < max) {
+      // The first message may take up to `wait`; the rest only if they are already here.
+      auto left = n == 0 ? duration_cast<milliseconds>(deadline - steady_clock::now())
+                         : milliseconds{0};
+      if (!pump(std::max(left, milliseconds{0}), "fetching from queue '" + queue + "'"))
+        break;
+      while (n < max && !stash_.empty()) {
+        out.push_back(std::move(stash_.front()));
+        stash_.pop_front();
+        ++n;
+      }
+    }
+    // What the fetcher may still take without asking again; 0 when it may have no credit.
+    remaining_ = max - n;
+    amqp_maybe_release_buffers(conn_->state());
+    return n;
+  }
+
+  void ack(const std::string&, std::span<const uint64_t> delivery_tags) override {
+    if (delivery_tags.empty())
+      return;
+    std::vector<uint64_t> tags(delivery_tags.begin(), delivery_tags.end());
+    std::sort(tags.begin(), tags.end());
+    for (auto t : tags)
+      unacked_.erase(t);
+    // Tags below every still-open tag go in one ack with multiple=true.
+    auto lowest_open = unacked_.empty() ? std::numeric_limits<uint64_t>::max()
+                                        : *unacked_.begin();
+    auto split = std::lower_bound(tags.begin(), tags.end(), lowest_open);
+    auto* state = conn_->state();
+    if (split != tags.begin())
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *(split - 1),
+                                         split - tags.begin() > 1 ? 1 : 0),
+                          "acking messages");
+    for (auto i = split; i != tags.end(); ++i)
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *i, 0),
+                          "acking messages");
+    release_if_unwanted();
+  }
+
+  void requeue(const std::string&, std::span<const fetched_message> messages) override {
+    for (const auto& m : messages) {
+      unacked_.erase(m.delivery_tag);
+      conn_->check_status(
+        amqp_basic_nack(conn_->state(), amqp_connection::channel, m.delivery_tag, 0, 1),
+        "requeueing messages");
+    }
+    release_if_unwanted();
+  }
+
+  std::size_t count(const std::string& queue) override {
+    std::size_t n = 0;
+    with_reconnect([&] { n = declare(queue, declared_.count(queue) > 0); });
+    return n;
+  }
+
+  void clear(const std::string& queue) override {
+    with_reconnect([&] {
+      ensure_declared(queue);
+      amqp_queue_purge(conn_->state(), amqp_connection::channel, bytes_of(queue));
+      conn_->check_last_rpc("purging queue '" + queue + "'");
+    });
+  }
+
+private:
+  /// Runs `f`; if it fails on a connection that worked before and does not consume, runs it
+  /// once more on a fresh connection. An idle publisher's connection may have died unnoticed
+  /// (a broker restart): this spares the caller's slower retries. A consumer's connection never
+  /// reconnects here: its delivery tags would not survive.
+  template <class F>
+  void with_reconnect(F&& f) {
+    if (!conn_)
+      reset(); // an earlier reconnect failed
+    bool may_reconnect = consuming_queue_.empty() && used_;
+    used_ = true;
+    try {
+      f();
+    } catch (const broker_error&) {
+      if (!may_reconnect)
+        throw;
+      reset();
+      used_ = true;
+      f();
+    }
+  }
+
+  /// A new connection and channel; forgets everything tied to the old one.
+  void reset() {
+    conn_.reset();
+    conn_ = std::make_unique<amqp_connection>(settings_->connection);
+    declared_.clear();
+    confirming_ = false;
+    next_publish_seq_ = 1;
+    unconfirmed_.clear();
+    nacked_ = false;
+    returned_.clear();
+    blocked_.clear();
+    used_ = false;
+  }
+
+  /// queue.declare(durable, not exclusive, not auto-delete); x-max-priority for the booster's
+  /// own queue when configured. Returns the message count.
+  std::size_t declare(const std::string& queue, bool passive) {
+    amqp_table_entry_t priority{};
+    amqp_table_t args = amqp_empty_table;
+    if (settings_->max_priority > 0 && queue == settings_->connection.queue) {
+      priority.key = amqp_cstring_bytes("x-max-priority");
+      priority.value.kind = AMQP_FIELD_KIND_I32;
+      priority.value.value.i32 = settings_->max_priority;
+      args = amqp_table_t{1, &priority};
+    }
+    auto* ok = amqp_queue_declare(conn_->state(), amqp_connection::channel, bytes_of(queue),
+                                  passive ? 1 : 0, 1, 0, 0, args);
+    conn_->check_last_rpc((passive ? "checking queue '" : "declaring queue '") + queue + "'");
+    declared_.insert(queue);
+    return ok ? ok->message_count : 0;
+  }
+
+  void ensure_declared(const std::string& queue) {
+    if (!declared_.count(queue))
+      declare(queue, false);
+  }
+
+  void publish_once(const std::string& queue, std::span<const std::string> bodies) {
+    ensure_declared(queue);
+    if (!confirming_) {
+      amqp_confirm_select(conn_->state(), amqp_connection::channel);
+      conn_->check_last_rpc("enabling publisher confirms");
+      confirming_ = true;
+    }
+    send(queue, bodies);
+    wait_for_confirms(queue);
+    if (!returned_.empty()) {
+      // Unroutable (mandatory): the queue was deleted after we declared it. Declare it again
+      // and publish those once more.
+      auto again = std::move(returned_);
+      returned_.clear();
+      declared_.erase(queue);
+      ensure_declared(queue);
+      send(queue, again);
+      wait_for_confirms(queue);
+      if (!returned_.empty()) {
+        returned_.clear();
+        conn_->fail("publishing to queue '" + queue + "'",
+                    "the broker could not route the message to the queue",
+                    "check that queue '" + queue + "' exists and is not being deleted");
+      }
+    }
+    amqp_maybe_release_buffers(conn_->state());
+  }
+
+  /// basic.publish each body: default exchange, routing key = queue, persistent, mandatory.
+  void send(const std::string& queue, std::span<const std::string> bodies) {
+    bool priorities = settings_->max_priority > 0 && queue == settings_->connection.queue;
+    for (const auto& body : bodies) {
+      amqp_basic_properties_t props{};
+      props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+      props.delivery_mode = 2; // persistent
+      if (priorities) {
+        if (auto p = priority_of(body); p > 0) {
+          props._flags |= AMQP_BASIC_PRIORITY_FLAG;
+          props.priority = static_cast<uint8_t>(std::min(p, settings_->max_priority));
+        }
+      }
+      int status = amqp_basic_publish(conn_->state(), amqp_connection::channel,
+                                      amqp_empty_bytes, bytes_of(queue), 1, 0, &props,
+                                      bytes_of(body));
+      conn_->check_status(status, "publishing to queue '" + queue + "'");
+      unconfirmed_.insert(next_publish_seq_++);
+    }
+  }
+
+  /// Blocks until the broker has confirmed every publish; throws if it refused one.
+  void wait_for_confirms(const std::string& queue) {
+    std::string doing = "waiting for the broker to confirm messages published to queue '"
+                        + queue + "'";
+    auto deadline = steady_clock::now() + settings_->confirm_timeout;
+    while (!unconfirmed_.empty()) {
+      auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+      if (left <= milliseconds{0} || !pump(left, doing))
+        conn_->fail(doing,
+                    "no confirm within " + std::to_string(settings_->confirm_timeout.count())
+                      + " ms" + (blocked_.empty() ? "" : " (the server blocks publishers: "
+                                                              + blocked_ + ")"),
+                    "check rabbitmq-server's disk and memory alarms and its logs");
+    }
+    if (nacked_) {
+      nacked_ = false;
+      conn_->fail(doing, "the broker refused (nacked) a message",
+                  "check rabbitmq-server's logs; the push is retried");
+    }
+  }
+
+  void start_consuming(const std::string& queue) {
+    ensure_declared(queue);
+    auto* state = conn_->state();
+    if (consuming_queue_.empty()) {
+      amqp_basic_qos(state, amqp_connection::channel, 0, settings_->prefetch, 0);
+      conn_->check_last_rpc("setting prefetch (basic.qos)");
+    }
+    auto* ok = amqp_basic_consume(state, amqp_connection::channel, bytes_of(queue),
+                                  amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    conn_->check_last_rpc("starting to consume queue '" + queue + "'");
+    consumer_tag_ = ok && ok->consumer_tag.len
+                      ? std::string(static_cast<char*>(ok->consumer_tag.bytes),
+                                    ok->consumer_tag.len)
+                      : std::string{};
+    consuming_queue_ = queue;
+    active_ = true;
+  }
+
+  /// RabbitMQ pushes up to prefetch messages whether or not the fetcher asked for them. When
+  /// the fetcher has nothing in flight here and asked for nothing more (its credit may be
+  /// gone, and the dispatcher may keep it elsewhere), whatever came unasked would wait here
+  /// for good: pause the consumer and give those messages back so any consumer can run them.
+  /// The next fetch resumes consuming. With one fetcher (conn_num 1) this cannot happen: the
+  /// dispatcher's credit has nowhere else to go.
+  void release_if_unwanted() {
+    if (!settings_->release_unasked || !active_ || remaining_ > 0
+        || unacked_.size() > stash_.size())
+      return;
+    auto* state = conn_->state();
+    amqp_basic_cancel(state, amqp_connection::channel, bytes_of(consumer_tag_));
+    conn_->check_last_rpc("pausing the consumer of queue '" + consuming_queue_ + "'");
+    active_ = false;
+    while (pump(milliseconds{0}, "pausing the consumer of queue '" + consuming_queue_ + "'"))
+      ; // deliveries sent before the cancel took effect
+    for (const auto& m : stash_) {
+      unacked_.erase(m.delivery_tag);
+      conn_->check_status(
+        amqp_basic_nack(state, amqp_connection::channel, m.delivery_tag, 0, 1),
+        "giving back unrequested messages");
+    }
+    stash_.clear();
+  }
+
+  /// Reads one thing from the connection, waiting at most `timeout`: a delivery (stashed), a
+  /// publisher confirm, or a server notice. Returns false if nothing came.
+  bool pump(milliseconds timeout, const std::string& doing) {
+    auto* state = conn_->state();
+    amqp_envelope_t envelope;
+    auto tv = to_timeval(timeout);
+    auto reply = amqp_consume_message(state, &envelope, &tv, 0);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      stash_.push_back({std::string(static_cast<char*>(envelope.message.body.bytes),
+                                    envelope.message.body.len),
+                        envelope.delivery_tag});
+      unacked_.insert(envelope.delivery_tag);
+      amqp_destroy_envelope(&envelope);
+      return true;
+    }
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+        && reply.library_error == AMQP_STATUS_TIMEOUT)
+      return false;
+    if (reply.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION
+        || reply.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+      conn_->check(reply, doing); // throws
+    // Not a delivery: read that frame and act on it.
+    amqp_frame_t frame;
+    conn_->check_status(amqp_simple_wait_frame(state, &frame), doing);
+    if (frame.frame_type != AMQP_FRAME_METHOD)
+      return true;
+    switch (frame.payload.method.id) {
+      case AMQP_BASIC_ACK_METHOD: {
+        auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        confirmed(m->delivery_tag, m->multiple);
+        break;
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+        confirmed(m->delivery_tag, m->multiple);
+        nacked_ = true;
+        break;
+      }
+      case AMQP_BASIC_RETURN_METHOD: { // a mandatory publish nobody could take
+        amqp_message_t message;
+        conn_->check(amqp_read_message(state, frame.channel, &message, 0), doing);
+        returned_.emplace_back(static_cast<char*>(message.body.bytes), message.body.len);
+        amqp_destroy_message(&message);
+        break;
+      }
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        auto* m = static_cast<amqp_connection_blocked_t*>(frame.payload.method.decoded);
+        blocked_ = m->reason.len ? std::string(static_cast<char*>(m->reason.bytes), m->reason.len)
+                                 : std::string{"blocked"};
+        break;
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        blocked_.clear();
+        break;
+      case AMQP_CHANNEL_CLOSE_METHOD:
+      case AMQP_CONNECTION_CLOSE_METHOD:
+      case AMQP_BASIC_CANCEL_METHOD:
+        conn_->fail_server_method(frame.payload.method, doing);
+      default:
+        break;
+    }
+    return true;
+  }
+
+  void confirmed(uint64_t seq, bool multiple) {
+    if (multiple)
+      unconfirmed_.erase(unconfirmed_.begin(), unconfirmed_.upper_bound(seq));
+    else
+      unconfirmed_.erase(seq);
+  }
+
+  /// extra.other_extra_params.priroty (funboost's spelling), or 0.
+  int priority_of(const std::string& body) {
+    simdjson::dom::element doc;
+    if (parser_.parse(body).get(doc))
+      return 0;
+    int64_t p = 0;
+    if (doc.at_pointer("/extra/other_extra_params/priroty").get(p))
+      return 0;
+    return static_cast<int>(std::clamp<int64_t>(p, 0, 255));
+  }
+
+  std::shared_ptr<const rabbitmq_settings> settings_;
+  std::unique_ptr<amqp_connection> conn_;
+  std::unordered_set<std::string> declared_; // queues declared on this connection
+  bool used_ = false;
+  // Publisher confirms.
+  bool confirming_ = false;
+  uint64_t next_publish_seq_ = 1;
+  std::set<uint64_t> unconfirmed_;
+  bool nacked_ = false;
+  std::vector<std::string> returned_; // unroutable mandatory publishes (basic.return)
+  std::string blocked_;
+  // Consuming.
+  bool active_ = false;       // basic.consume in effect
+  std::size_t remaining_ = 0; // what the last fetch could have taken more
+  std::string consumer_tag_;
+  std::string consuming_queue_;
+  std::deque<fetched_message> stash_; // delivered, not yet handed out by fetch()
+  std::set<uint64_t> unacked_;        // delivered, neither acked nor requeued
+  simdjson::dom::parser parser_;
+};
+
+class rabbitmq_broker final : public broker {
+public:
+  explicit rabbitmq_broker(std::shared_ptr<const rabbitmq_settings> settings)
+    : settings_(std::move(settings)) {}
+
+  std::unique_ptr<broker_connection> connect() override {
+    return std::make_unique<rabbitmq_connection>(settings_);
+  }
+
+private:
+  std::shared_ptr<const rabbitmq_settings> settings_;
+};
+
+} // namespace
+
+std::shared_ptr<broker> make_rabbitmq_broker(const booster_options& options) {
+  auto settings = std::make_shared<rabbitmq_settings>();
+  auto& c = settings->connection;
+  c.queue = options.queue_name;
+  std::string who = "rabbitmq broker for queue '" + options.queue_name + "'";
+  try {
+    c.url = rabbitmq::parse_amqp_url(options.broker.url);
+  } catch (const std::invalid_argument& e) {
+    throw broker_error(who + ": " + e.what());
+  }
+  who = rabbitmq::describe(c);
+  c.heartbeat_seconds = static_cast<int>(
+    std::clamp<long long>(number_option(options, "heartbeat", 0, who), 0, 65535));
+  c.connect_timeout = milliseconds{number_option(options, "connect_timeout_ms", 5000, who)};
+  c.rpc_timeout = milliseconds{number_option(options, "rpc_timeout_ms", 30000, who)};
+  settings->confirm_timeout
+    = milliseconds{number_option(options, "confirm_timeout_ms", 30000, who)};
+  long long budget = static_cast<long long>(std::max(options.concurrent_num, 1))
+                     * std::max(options.prefetch_per_worker, 1);
+  long long conns = std::max(options.conn_num, 1);
+  long long prefetch = number_option(options, "prefetch_count", (budget + conns - 1) / conns, who);
+  settings->release_unasked = options.conn_num > 1;
+  settings->prefetch = static_cast<uint16_t>(std::clamp<long long>(prefetch, 1, 65535));
+  settings->max_priority = static_cast<int>(std::clamp<long long>(
+    number_option(options, "max_priority",
+                  number_option(options, "x-max-priority", 0, who), who),
+    0, 255));
+  return std::make_shared<rabbitmq_broker>(std::move(settings));
+}
+
+namespace {
+[[maybe_unused]] const bool registered
+  = (register_broker(broker_kind::rabbitmq, &make_rabbitmq_broker), true);
+} // namespace
+
+} // namespace funboost::brokers

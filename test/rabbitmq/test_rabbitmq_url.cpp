@@ -1,0 +1,127 @@
+// amqp:// URLs are parsed as RabbitMQ documents them, and what cannot work (a bad URL, a port
+// nobody listens on) fails at once with an error naming the broker, the queue and the address.
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+#include <funboost/funboost.hpp>
+
+#include "brokers/rabbitmq/amqp_url.hpp"
+#include "rabbitmq/rabbitmq_server.hpp"
+
+using funboost::brokers::rabbitmq::parse_amqp_url;
+using funboost::brokers::rabbitmq::redact_url;
+
+TEST_CASE("a full URL is split into user, password, host, port and vhost") {
+  auto u = parse_amqp_url("amqp://alice:s3cret@mq.example.com:5673/orders");
+  CHECK(u.user == "alice");
+  CHECK(u.password == "s3cret");
+  CHECK(u.host == "mq.example.com");
+  CHECK(u.port == 5673);
+  CHECK(u.vhost == "orders");
+}
+
+TEST_CASE("defaults: guest on 127.0.0.1:5672, vhost /") {
+  auto empty = parse_amqp_url("");
+  CHECK(empty.user == "guest");
+  CHECK(empty.password == "guest");
+  CHECK(empty.host == "127.0.0.1");
+  CHECK(empty.port == 5672);
+  CHECK(empty.vhost == "/");
+  auto host_only = parse_amqp_url("amqp://broker");
+  CHECK(host_only.host == "broker");
+  CHECK(host_only.port == 5672);
+  CHECK(host_only.vhost == "/");
+  CHECK(parse_amqp_url("amqp://broker:1234/").vhost == "/");
+  CHECK(parse_amqp_url("amqp://broker:1234/").port == 1234);
+}
+
+TEST_CASE("percent-encoding is decoded in user, password and vhost") {
+  auto u = parse_amqp_url("amqp://us%40er:p%3Ass%2Fw%25rd@host:5672/%2F");
+  CHECK(u.user == "us@er");
+  CHECK(u.password == "p:ss/w%rd");
+  CHECK(u.vhost == "/");
+  CHECK(parse_amqp_url("amqp://h/my%2fvhost").vhost == "my/vhost");
+  CHECK(parse_amqp_url("amqp://user@h").password.empty());
+}
+
+TEST_CASE("an IPv6 host is written in brackets") {
+  auto u = parse_amqp_url("amqp://guest:guest@[::1]:5680/v");
+  CHECK(u.host == "::1");
+  CHECK(u.port == 5680);
+  CHECK(u.vhost == "v");
+}
+
+TEST_CASE("bad URLs are rejected with the reason and the expected form") {
+  for (const char* bad : {"http://host:5672/", "amqp://host:notaport/", "amqp://host:70000/",
+                          "amqp://host/a/b", "amqp://h/%zz", "amqp://[::1/", "amqps://h/"}) {
+    CAPTURE(bad);
+    try {
+      parse_amqp_url(bad);
+      FAIL("accepted");
+    } catch (const std::invalid_argument& e) {
+      std::string text = e.what();
+      CHECK(text.find("amqp://user:password@host:port/vhost") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("passwords never reach error texts") {
+  CHECK(redact_url("amqp://bob:hunter2@h:1/v") == "amqp://bob:***@h:1/v");
+  CHECK(redact_url("amqp://h:1/v") == "amqp://h:1/v");
+  try {
+    parse_amqp_url("amqp://bob:hunter2@h:port/v");
+    FAIL("accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string{e.what()}.find("hunter2") == std::string::npos);
+  }
+}
+
+namespace {
+
+/// What make_broker(options)->connect() throws, as text ("" if it does not throw).
+std::string connect_error(const std::string& queue, const std::string& url) {
+  funboost::booster_options o;
+  o.queue_name = queue;
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = url;
+  o.broker.transport_options["connect_timeout_ms"] = 2000LL;
+  try {
+    auto conn = funboost::make_broker(o)->connect();
+  } catch (const funboost::broker_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("a bad URL gives a broker_error naming the broker, the queue and the URL") {
+  auto text = connect_error("q_bad_url", "amqp://guest:topsecret@127.0.0.1:99999/");
+  INFO(text);
+  CHECK(text.find("rabbitmq") != std::string::npos);
+  CHECK(text.find("q_bad_url") != std::string::npos);
+  CHECK(text.find("127.0.0.1:99999") != std::string::npos);
+  CHECK(text.find("port") != std::string::npos);
+  CHECK(text.find("topsecret") == std::string::npos);
+}
+
+TEST_CASE("a refused connection gives a broker_error naming the broker, queue and address") {
+  int port = rabbitmq_test::free_port(); // nobody listens there
+  auto text = connect_error("q_refused", "amqp://guest:guest@127.0.0.1:" + std::to_string(port)
+                                           + "/");
+  INFO(text);
+  CHECK(text.find("rabbitmq") != std::string::npos);
+  CHECK(text.find("q_refused") != std::string::npos);
+  CHECK(text.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  CHECK(text.find("refused") != std::string::npos);
+  CHECK(text.find("is rabbitmq-server running") != std::string::npos);
+}
+
+TEST_CASE("an unresolvable host says so") {
+  auto text = connect_error("q_nohost", "amqp://guest:guest@no-such-host.invalid:5672/");
+  INFO(text);
+  CHECK(text.find("q_nohost") != std::string::npos);
+  CHECK(text.find("no-such-host.invalid") != std::string::npos);
+  CHECK(text.find("resolve") != std::string::npos);
+}
