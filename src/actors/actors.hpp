@@ -115,6 +115,7 @@ using fetcher_actor = caf::typed_actor<
 using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<deliver_atom, uint32_t, uint32_t, std::vector<task>>, // slot, epoch, tasks
   caf::reacts_to<join_atom, uint32_t, uint32_t, fetcher_actor>,        // slot, epoch, fetcher
+  caf::reacts_to<credit_atom, uint32_t, uint32_t, uint32_t>, // slot, epoch, unused credit back
   caf::reacts_to<join_atom, worker_actor>,
   caf::reacts_to<done_atom, worker_actor, std::vector<task_status>, uint64_t>, // + ns spent
   caf::reacts_to<tokens_atom, uint32_t>,                              // QPS tokens granted

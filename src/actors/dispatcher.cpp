@@ -304,6 +304,14 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       st.fetchers[slot] = fetcher_link{std::move(f), epoch, 0};
       grant_credit(self);
     },
+    [self](credit_atom, uint32_t slot, uint32_t epoch, uint32_t unused) {
+      auto& st = self->state;
+      if (slot < st.fetchers.size() && st.fetchers[slot].epoch == epoch) {
+        auto& f = st.fetchers[slot];
+        f.credit -= std::min(f.credit, unused);
+        grant_credit(self); // shared out again among every live fetcher
+      }
+    },
     [self](join_atom, worker_actor w) {
       self->monitor(w);
       self->state.idle.push_back(std::move(w));

@@ -73,6 +73,11 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
           tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0});
         st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
         self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));
+      } else if (st.ctx->options.conn_num > 1) {
+        // Nothing here: hand the credit back so the dispatcher can give it to a connection
+        // that has messages (a push-based broker like RabbitMQ may have buffered them there).
+        self->send(st.dispatcher, credit_atom::value, st.slot, st.epoch, st.credit);
+        st.credit = 0;
       }
       schedule_fetch(self);
     },
