@@ -1,0 +1,75 @@
+// Pushing while redis-server is down: a push whose broker returns within the retry window is
+// delivered; one that outlasts every retry is kept in the outbox and delivered when it returns.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <funboost/funboost.hpp>
+
+#include "redis_server.hpp"
+#include "redis_test_support.hpp"
+
+using namespace std::chrono_literals;
+using funboost::test::redis_options;
+using funboost::test::redis_server;
+
+namespace {
+
+bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done())
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+} // namespace
+
+TEST_CASE("a push during a short redis outage is delivered by the retries") {
+  redis_server server;
+  funboost::runtime rt;
+  auto o = redis_options(server, funboost::broker_kind::redis, "push_outage_short", {"x"});
+  o.publish_retries = 3;
+  o.publish_retry_interval = 500ms;
+  o.broker.outbox_dir = server.dir() + "/outbox";
+  std::atomic<int> got{0};
+  auto b = rt.boost([&](int x) { got += x; }, o);
+  b.consume();
+  server.stop(SIGKILL);
+  std::thread restarter([&] {
+    std::this_thread::sleep_for(700ms); // back after the first retry
+    server.start();
+  });
+  auto r = b.push(5);
+  restarter.join();
+  CHECK(r.published());
+  CHECK(eventually([&] { return got == 5; }, 30s));
+  CHECK_FALSE(std::filesystem::exists(o.broker.outbox_dir + "/push_outage_short.outbox"));
+}
+
+TEST_CASE("a push that outlasts the retries is kept in the outbox and delivered later") {
+  redis_server server;
+  funboost::runtime rt;
+  auto o = redis_options(server, funboost::broker_kind::redis, "push_outage_long", {"x"});
+  o.publish_retries = 2;
+  o.publish_retry_interval = 200ms;
+  o.broker.outbox_dir = server.dir() + "/outbox";
+  std::atomic<int> got{0};
+  auto b = rt.boost([&](int x) { got += x; }, o);
+  b.consume();
+  server.stop(SIGKILL);
+  auto r1 = b.push(40);
+  auto r2 = b.push(2);
+  CHECK_FALSE(r1.published());
+  CHECK_FALSE(r2.published());
+  CHECK(std::filesystem::exists(o.broker.outbox_dir + "/push_outage_long.outbox"));
+  server.start();
+  CHECK(eventually([&] { return got == 42; }, 30s));
+  CHECK(eventually(
+    [&] { return !std::filesystem::exists(o.broker.outbox_dir + "/push_outage_long.outbox"); },
+    10s));
+}
