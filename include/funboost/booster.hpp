@@ -60,9 +60,9 @@ public:
 
   /// Sends one task with these arguments. Never blocks on the consumer.
   async_result<R> push(const std::decay_t<Args>&... args) const {
-    std::string id;
-    auto body = encode_call(id, args...);
-    auto slots = core_->publish({std::move(body)}, {std::move(id)},
+    std::vector<std::string> bodies(1), ids(1); // not {...}: an initializer list would copy
+    bodies[0] = encode_call(ids[0], args...);
+    auto slots = core_->publish(std::move(bodies), std::move(ids),
                                 core_->options().is_using_rpc_mode);
     return async_result<R>{std::move(slots[0])};
   }
@@ -94,7 +94,10 @@ public:
     auto body = message_from_kwargs(kwargs_json, options,
                                     core_->options().publish_time_utc_offset_minutes, id);
     bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
-    auto slots = core_->publish({std::move(body)}, {std::move(id)}, rpc);
+    std::vector<std::string> bodies(1), ids(1);
+    bodies[0] = std::move(body);
+    ids[0] = std::move(id);
+    auto slots = core_->publish(std::move(bodies), std::move(ids), rpc);
     return async_result<R>{std::move(slots[0])};
   }
 

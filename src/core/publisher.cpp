@@ -47,6 +47,20 @@ void publisher::with_connection(const std::function<void(broker_connection&)>& f
 }
 
 std::string publisher::publish(std::vector<std::string> bodies) {
+  {
+    // Fast path, the common case of one pushing thread: nobody is on the wire, so go at once.
+    std::unique_lock lock{gather_mutex_};
+    if (!flushing_ && waiting_.empty()) {
+      flushing_ = true;
+      lock.unlock();
+      auto failure = publish_with_retries(bodies);
+      lock.lock();
+      flushing_ = false;
+      if (!waiting_.empty())
+        gathered_.notify_all(); // someone gathered meanwhile: one of them carries the next batch
+      return failure;
+    }
+  }
   auto mine = std::make_shared<batch>();
   mine->bodies = std::move(bodies);
   std::unique_lock lock{gather_mutex_};
