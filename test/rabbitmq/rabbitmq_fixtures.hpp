@@ -2,6 +2,8 @@
 // options pointing at it, and bounded waiting.
 #pragma once
 
+#include "support/fixtures.hpp"
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -35,16 +37,6 @@ inline funboost::booster_options rabbit_queue(const std::string& name,
   return o;
 }
 
-/// Polls `done` every 5 ms until it holds or `limit` passes; returns whether it held.
-inline bool wait_until(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using test_support::wait_until;
 
 } // namespace rabbitmq_test

@@ -4,6 +4,8 @@
 // on the same ports with the same data, so durable queues and persistent messages survive.
 #pragma once
 
+#include "support/free_port.hpp"
+
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
@@ -32,20 +34,7 @@ extern char** environ;
 
 namespace rabbitmq_test {
 
-/// A TCP port on 127.0.0.1 that nobody listens on right now.
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("cannot bind a probe socket on 127.0.0.1");
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_support::free_port;
 
 /// True if something accepts TCP connections on 127.0.0.1:port.
 inline bool port_open(int port) {

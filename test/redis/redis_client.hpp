@@ -2,6 +2,8 @@
 // back what the brokers wrote.
 #pragma once
 
+#include "support/fixtures.hpp"
+
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -97,16 +99,6 @@ private:
   redisContext* ctx_ = nullptr;
 };
 
-/// Polls `done` every 20 ms until it is true or `timeout` passes; returns its last value.
-template <class F>
-bool wait_until(F&& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
+using test_support::wait_until;
 
 } // namespace funboost::test

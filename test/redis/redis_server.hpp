@@ -3,6 +3,8 @@
 // outage tests, and stopped by the destructor. No mocks.
 #pragma once
 
+#include "support/free_port.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -43,24 +45,7 @@ inline std::string find_redis_server() {
                            "run scripts/setup.sh (it installs redis-server) and try again");
 }
 
-/// A loopback TCP port nobody listens on right now.
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0)
-      ::close(fd);
-    throw std::runtime_error("cannot find a free loopback port");
-  }
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
+using test_support::free_port;
 
 class redis_server {
 public:

@@ -9,25 +9,14 @@
 #include <funboost/funboost.hpp>
 
 #include "redis_server.hpp"
+#include "support/fixtures.hpp"
 #include "redis_test_support.hpp"
 
 using namespace std::chrono_literals;
 using funboost::test::redis_options;
 using funboost::test::redis_server;
 
-namespace {
-
-bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
-} // namespace
+using test_support::wait_until;
 
 TEST_CASE("a push during a short redis outage is delivered by the retries") {
   redis_server server;
@@ -47,7 +36,7 @@ TEST_CASE("a push during a short redis outage is delivered by the retries") {
   auto r = b.push(5);
   restarter.join();
   CHECK(r.published());
-  CHECK(eventually([&] { return got == 5; }, 30s));
+  CHECK(wait_until([&] { return got == 5; }, 30s));
   CHECK_FALSE(std::filesystem::exists(o.broker.outbox_dir + "/push_outage_short.outbox"));
 }
 
@@ -68,8 +57,8 @@ TEST_CASE("a push that outlasts the retries is kept in the outbox and delivered 
   CHECK_FALSE(r2.published());
   CHECK(std::filesystem::exists(o.broker.outbox_dir + "/push_outage_long.outbox"));
   server.start();
-  CHECK(eventually([&] { return got == 42; }, 30s));
-  CHECK(eventually(
+  CHECK(wait_until([&] { return got == 42; }, 30s));
+  CHECK(wait_until(
     [&] { return !std::filesystem::exists(o.broker.outbox_dir + "/push_outage_long.outbox"); },
     10s));
 }

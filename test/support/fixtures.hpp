@@ -25,7 +25,7 @@ inline funboost::booster_options memory_queue(std::string name) {
 
 /// Polls `done` every millisecond until it holds or `limit` passes; returns whether it held.
 inline bool wait_until(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (done())
