@@ -1,6 +1,10 @@
 // fetcher: a detached actor owning ONE broker connection. It fetches only as many messages as
 // the dispatcher gave it credit for, one bounded blocking call at a time, and acks, requeues and
 // dead-letters on that same connection (broker delivery tags belong to a connection).
+// It blocks in the broker (up to fetch_wait) only while none of its messages are out: then no
+// ack can be waiting behind the call. With messages out it polls without blocking and, when
+// nothing came, parks until an ack arrives or a short timer fires (a broker with a delivery
+// window, like RabbitMQ's prefetch, only delivers more after acks).
 // A broker error ends it; the queue_supervisor restarts it with backoff.
 #pragma once
 
@@ -25,7 +29,9 @@ struct fetcher_state {
   caf::actor supervisor;
   std::unique_ptr<broker_connection> connection;
   uint32_t credit = 0;         // messages the dispatcher will take
+  uint32_t outstanding = 0;    // delivered, not yet acked / requeued / dead-lettered
   bool fetch_scheduled = false;
+  bool parked = false;         // waiting for an ack or the park timer before fetching again
   bool draining = false;       // graceful stop: fetch nothing more
   bool reported_healthy = false;
   std::vector<fetched_message> buffer;
