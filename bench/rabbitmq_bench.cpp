@@ -1,0 +1,179 @@
+// RabbitMQ broker benchmarks (broker_kind rabbitmq) against a real rabbitmq-server this program
+// starts as its own node on loopback ports chosen at run time: the push rate with publisher
+// confirms and the drain rate of a pre-filled queue.
+// Usage: rabbitmq_bench [NAME-FILTER]   (substring of the figure names; default: all)
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <funboost/funboost.hpp>
+
+#include "../test/rabbitmq/amqp_raw.hpp"
+#include "../test/rabbitmq/rabbitmq_server.hpp"
+#include "bench_report.hpp"
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using rabbitmq_test::rabbitmq_server;
+using rabbitmq_test::raw_amqp;
+
+namespace {
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+funboost::booster_options rabbit_queue(const rabbitmq_server& server, std::string queue) {
+  funboost::booster_options o;
+  o.queue_name = std::move(queue);
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = server.url();
+  o.arg_names = {"i"};
+  o.logging.level = funboost::log_level::error;
+  o.logging.file_dir = "";
+  o.logging.stats_interval = 0s;
+  return o;
+}
+
+std::vector<std::tuple<int>> calls(int from, int count) {
+  std::vector<std::tuple<int>> v;
+  v.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i)
+    v.emplace_back(from + i);
+  return v;
+}
+
+/// push_many in batches of `batch`; returns the number the broker confirmed.
+template <class Booster>
+int fill(const Booster& b, int n, int batch) {
+  int published = 0;
+  for (int i = 0; i < n; i += batch)
+    for (auto& r : b.push_many(calls(i, std::min(batch, n - i))))
+      published += r.published() ? 1 : 0;
+  return published;
+}
+
+std::string fixed(double v, int digits = 0) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+void push(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
+  const std::string queue = "bench_rabbitmq_push";
+  auto b = rt.boost([](int) {}, rabbit_queue(server, queue));
+  b.clear();
+  for (int i = 0; i < 200; ++i) // warm up: connection, channel, confirm mode, queue declared
+    b.push(i);
+  b.clear();
+
+  constexpr int n = 100'000, batch = 1000;
+  std::vector<std::vector<std::tuple<int>>> batches;
+  for (int i = 0; i < n; i += batch)
+    batches.push_back(calls(i, batch));
+  int published = 0;
+  auto t0 = clock_type::now();
+  for (const auto& calls_of_batch : batches)
+    for (auto& r : b.push_many(calls_of_batch))
+      published += r.published() ? 1 : 0;
+  double rate = n / seconds_since(t0);
+  auto ready = raw.count(queue);
+  b.clear();
+
+  constexpr int n_sync = 1'000;
+  int published_sync = 0;
+  auto t1 = clock_type::now();
+  for (int i = 0; i < n_sync; ++i)
+    published_sync += b.push(i).published() ? 1 : 0;
+  double rate_sync = n_sync / seconds_since(t1);
+  b.clear();
+  bench::report("rabbitmq.push", rate, "tasks/s", 40'000, ">=",
+                "push_many of " + std::to_string(n) + " no-op tasks in batches of "
+                  + std::to_string(batch) + " with publisher confirms, persistent, one thread; "
+                  + std::to_string(published) + " confirmed, " + std::to_string(ready)
+                  + " ready in the queue; push() one at a time (one confirm each): "
+                  + fixed(rate_sync) + " tasks/s over " + std::to_string(n_sync) + " ("
+                  + std::to_string(published_sync) + " confirmed)");
+}
+
+/// Runs `b` until `n` tasks are done or `limit` passes; returns {done, seconds}.
+template <class Booster>
+std::pair<int, double> run_until(const Booster& b, std::atomic<int>& done, int n,
+                                 std::chrono::seconds limit) {
+  auto t0 = clock_type::now();
+  b.consume();
+  while (done.load(std::memory_order_relaxed) < n && clock_type::now() < t0 + limit)
+    std::this_thread::sleep_for(1ms);
+  return {done.load(), seconds_since(t0)};
+}
+
+void drain(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
+  const std::string queue = "bench_rabbitmq_drain";
+  constexpr int n = 200'000;
+  auto o = rabbit_queue(server, queue);
+  o.conn_num = 4;
+  o.concurrent_num = 8;
+  std::atomic<int> done{0};
+  auto b = rt.boost([&](int) { done.fetch_add(1, std::memory_order_relaxed); }, o);
+  b.clear();
+  auto f0 = clock_type::now();
+  int filled = fill(b, n, 1000);
+  double fill_s = seconds_since(f0);
+
+  // The figure: the settings as defined (default prefetch), capped so the benchmark ends.
+  constexpr auto cap = 20s;
+  auto [finished, elapsed] = run_until(b, done, n, cap);
+  b.stop(); // graceful: the last acks are sent before it returns
+  double rate = finished / elapsed;
+  std::string note = std::to_string(filled) + " pre-filled with push_many (" + fixed(fill_s, 2)
+                     + " s), conn_num 4, concurrent_num 8, default prefetch, no-op function, "
+                       "manual acks: "
+                     + std::to_string(finished) + " run in " + fixed(elapsed, 2) + " s";
+  if (finished < n)
+    note += " (stopped at the " + std::to_string(cap.count()) + " s cap)";
+
+  // Context: the same with basic.qos prefetch_count 1024 per connection, which keeps the
+  // broker's window above the dispatcher's credit (see the report of this benchmark).
+  auto ready = static_cast<int>(raw.count(queue));
+  if (ready < n)
+    fill(b, n - ready, 1000);
+  auto o2 = o;
+  o2.broker.transport_options["prefetch_count"] = 1024LL;
+  std::atomic<int> done2{0};
+  auto b2 = rt.boost([&](int) { done2.fetch_add(1, std::memory_order_relaxed); }, o2);
+  auto [finished2, elapsed2] = run_until(b2, done2, n, 60s);
+  b2.stop();
+  b2.clear();
+  note += "; with transport option prefetch_count 1024: " + std::to_string(finished2) + " run in "
+          + fixed(elapsed2, 2) + " s = " + fixed(finished2 / elapsed2) + " tasks/s";
+  bench::report("rabbitmq.drain", rate, "tasks/s", 30'000, ">=", note);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string filter = argc > 1 ? argv[1] : "";
+  auto wanted = [&](const std::string& name) { return name.find(filter) != std::string::npos; };
+  if (!wanted("rabbitmq.push") && !wanted("rabbitmq.drain"))
+    return 0;
+  try {
+    auto started = clock_type::now();
+    rabbitmq_server server;
+    std::fprintf(stderr, "rabbitmq_bench: rabbitmq-server on port %d, up in %.1f s\n",
+                 server.port(), seconds_since(started));
+    raw_amqp raw{server.port()};
+    funboost::runtime rt;
+    if (wanted("rabbitmq.push"))
+      push(rt, server, raw);
+    if (wanted("rabbitmq.drain"))
+      drain(rt, server, raw);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rabbitmq_bench: %s\n", e.what());
+    return 1;
+  }
+}
