@@ -105,6 +105,7 @@ using worker_actor = caf::typed_actor<caf::reacts_to<run_atom, task_batch>>;
 using fetcher_actor = caf::typed_actor<
   caf::reacts_to<credit_atom, uint32_t>,                 // may fetch this many more
   caf::reacts_to<fetch_atom>,                            // self: one bounded broker call
+  caf::reacts_to<tick_atom>,                             // self: the park timer fired
   caf::reacts_to<ack_atom, std::vector<uint64_t>>,       // finished: ack these tags
   caf::reacts_to<requeue_atom, std::vector<task>>,       // unstarted: give back to the broker
   caf::reacts_to<dead_atom, std::vector<task>>,          // move to {queue}_dlx, then ack

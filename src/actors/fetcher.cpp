@@ -93,7 +93,10 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
         self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));
       } else if (!may_block) {
         st.parked = true; // until an ack comes back or the timer fires
-        self->delayed_send(self, park_interval, fetch_atom::value);
+        if (!st.park_timer_set) {
+          st.park_timer_set = true;
+          self->delayed_send(self, park_interval, tick_atom::value);
+        }
         return;
       } else if (st.ctx->options.conn_num > 1) {
         // Waited and nothing came: hand the credit back so the dispatcher can give it to a
@@ -102,6 +105,14 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
         st.credit = 0;
       }
       schedule_fetch(self);
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.park_timer_set = false;
+      if (st.parked) {
+        st.parked = false;
+        schedule_fetch(self);
+      }
     },
     [self](ack_atom, const std::vector<uint64_t>& tags) {
       self->state.connect().ack(self->state.ctx->queue(), tags);

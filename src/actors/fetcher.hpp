@@ -32,6 +32,7 @@ struct fetcher_state {
   uint32_t outstanding = 0;    // delivered, not yet acked / requeued / dead-lettered
   bool fetch_scheduled = false;
   bool parked = false;         // waiting for an ack or the park timer before fetching again
+  bool park_timer_set = false; // one timer at a time, or every parked fetch would add one
   bool draining = false;       // graceful stop: fetch nothing more
   bool reported_healthy = false;
   std::vector<fetched_message> buffer;

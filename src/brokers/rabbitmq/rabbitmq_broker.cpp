@@ -27,6 +27,7 @@ struct rabbitmq_settings {
   connection_settings connection;
   milliseconds confirm_timeout{30000};
   uint16_t prefetch = 1;
+  bool prefetch_fixed = false;  // prefetch_count given: never widen the window
   int max_priority = 0; // 0: no x-max-priority argument
   bool release_unasked = false; // conn_num > 1: see release_if_unwanted()
 };
@@ -87,6 +88,7 @@ public:
                              + "'; it cannot also fetch from '" + queue + "'");
     if (!active_)
       start_consuming(queue);
+    widen_window(unacked_.size() - stash_.size() + max);
     std::size_t n = 0;
     while (n < max && !stash_.empty()) {
       out.push_back(std::move(stash_.front()));
@@ -293,6 +295,7 @@ private:
     if (consuming_queue_.empty()) {
       amqp_basic_qos(state, amqp_connection::channel, 0, settings_->prefetch, 0);
       conn_->check_last_rpc("setting prefetch (basic.qos)");
+      window_ = settings_->prefetch;
     }
     auto* ok = amqp_basic_consume(state, amqp_connection::channel, bytes_of(queue),
                                   amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
@@ -303,6 +306,19 @@ private:
                       : std::string{};
     consuming_queue_ = queue;
     active_ = true;
+  }
+
+  /// The dispatcher's credit is what the pool can start soon, and it grows for fast tasks (see
+  /// dispatcher.cpp). A delivery window narrower than that would make RabbitMQ the bottleneck,
+  /// one ack round trip per few messages: widen basic.qos to `wanted` (never narrower than the
+  /// configured prefetch; never when prefetch_count was given).
+  void widen_window(std::size_t wanted) {
+    if (settings_->prefetch_fixed || wanted <= window_)
+      return;
+    auto window = static_cast<uint16_t>(std::min<std::size_t>(wanted, 65535));
+    amqp_basic_qos(conn_->state(), amqp_connection::channel, 0, window, 0);
+    conn_->check_last_rpc("widening prefetch (basic.qos) to " + std::to_string(window));
+    window_ = window;
   }
 
   /// RabbitMQ pushes up to prefetch messages whether or not the fetcher asked for them. When
@@ -426,6 +442,7 @@ private:
   // Consuming.
   bool active_ = false;       // basic.consume in effect
   std::size_t remaining_ = 0; // what the last fetch could have taken more
+  std::size_t window_ = 0;    // the channel's current basic.qos prefetch
   std::string consumer_tag_;
   std::string consuming_queue_;
   std::deque<fetched_message> stash_; // delivered, not yet handed out by fetch()
@@ -469,6 +486,7 @@ std::shared_ptr<broker> make_rabbitmq_broker(const booster_options& options) {
                      * std::max(options.prefetch_per_worker, 1);
   long long conns = std::max(options.conn_num, 1);
   long long prefetch = number_option(options, "prefetch_count", (budget + conns - 1) / conns, who);
+  settings->prefetch_fixed = options.broker.transport_options.count("prefetch_count") > 0;
   settings->release_unasked = options.conn_num > 1;
   settings->prefetch = static_cast<uint16_t>(std::clamp<long long>(prefetch, 1, 65535));
   settings->max_priority = static_cast<int>(std::clamp<long long>(
