@@ -5,7 +5,6 @@
 
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
