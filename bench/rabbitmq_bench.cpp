@@ -16,6 +16,7 @@
 #include "../test/rabbitmq/amqp_raw.hpp"
 #include "../test/rabbitmq/rabbitmq_server.hpp"
 #include "bench_report.hpp"
+#include "bench_fill.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -40,23 +41,7 @@ funboost::booster_options rabbit_queue(const rabbitmq_server& server, std::strin
   return o;
 }
 
-std::vector<std::tuple<int>> calls(int from, int count) {
-  std::vector<std::tuple<int>> v;
-  v.reserve(static_cast<std::size_t>(count));
-  for (int i = 0; i < count; ++i)
-    v.emplace_back(from + i);
-  return v;
-}
 
-/// push_many in batches of `batch`; returns the number the broker confirmed.
-template <class Booster>
-int fill(const Booster& b, int n, int batch) {
-  int published = 0;
-  for (int i = 0; i < n; i += batch)
-    for (auto& r : b.push_many(calls(i, std::min(batch, n - i))))
-      published += r.published() ? 1 : 0;
-  return published;
-}
 
 std::string fixed(double v, int digits = 0) {
   char buf[64];
@@ -75,7 +60,7 @@ void push(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
   constexpr int n = 100'000, batch = 1000;
   std::vector<std::vector<std::tuple<int>>> batches;
   for (int i = 0; i < n; i += batch)
-    batches.push_back(calls(i, batch));
+    batches.push_back(bench::calls(i, batch));
   int published = 0;
   auto t0 = clock_type::now();
   for (const auto& calls_of_batch : batches)
@@ -122,7 +107,7 @@ void drain(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) 
   auto b = rt.boost([&](int) { done.fetch_add(1, std::memory_order_relaxed); }, o);
   b.clear();
   auto f0 = clock_type::now();
-  int filled = fill(b, n, 1000);
+  int filled = bench::fill(b, n, 1000);
   double fill_s = seconds_since(f0);
 
   // The figure: the settings as defined (default prefetch), capped so the benchmark ends.
@@ -141,7 +126,7 @@ void drain(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) 
   // broker's window above the dispatcher's credit (see the report of this benchmark).
   auto ready = static_cast<int>(raw.count(queue));
   if (ready < n)
-    fill(b, n - ready, 1000);
+    bench::fill(b, n - ready, 1000);
   auto o2 = o;
   o2.broker.transport_options["prefetch_count"] = 1024LL;
   std::atomic<int> done2{0};

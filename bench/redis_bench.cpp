@@ -24,6 +24,7 @@
 #include "../test/redis/redis_client.hpp"
 #include "../test/redis/redis_server.hpp"
 #include "bench_report.hpp"
+#include "bench_fill.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -59,25 +60,7 @@ long long in_flight(redis_client& c, const std::string& queue) {
   return sum;
 }
 
-std::vector<std::tuple<int>> calls(int from, int count) {
-  std::vector<std::tuple<int>> v;
-  v.reserve(static_cast<std::size_t>(count));
-  for (int i = 0; i < count; ++i)
-    v.emplace_back(from + i);
-  return v;
-}
 
-/// push_many in batches of `batch`; returns the number the broker acknowledged.
-template <class Booster>
-int fill(const Booster& b, int n, int batch) {
-  int published = 0;
-  for (int i = 0; i < n; i += batch) {
-    auto results = b.push_many(calls(i, std::min(batch, n - i)));
-    for (auto& r : results)
-      published += r.published() ? 1 : 0;
-  }
-  return published;
-}
 
 void push_batched(funboost::runtime& rt, const redis_server& server, redis_client& client) {
   const std::string queue = "bench_redis_push_batched";
@@ -86,7 +69,7 @@ void push_batched(funboost::runtime& rt, const redis_server& server, redis_clien
   constexpr int n = 200'000, batch = 1000;
   std::vector<std::vector<std::tuple<int>>> batches;
   for (int i = 0; i < n; i += batch)
-    batches.push_back(calls(i, batch));
+    batches.push_back(bench::calls(i, batch));
   int published = 0;
   auto t0 = clock_type::now();
   for (const auto& calls_of_batch : batches)
@@ -149,7 +132,7 @@ void drain(funboost::runtime& rt, const redis_server& server, redis_client& clie
   auto b = rt.boost([&](int) { done.fetch_add(1, std::memory_order_relaxed); }, o);
   b.clear();
   auto f0 = clock_type::now();
-  int filled = fill(b, n, 1000);
+  int filled = bench::fill(b, n, 1000);
   double fill_s = seconds_since(f0);
 
   auto t0 = clock_type::now();
@@ -234,7 +217,7 @@ void recovery(funboost::runtime& rt, const redis_server& server, redis_client& c
     live_opts);
   live.clear();
   client.run({"DEL", registry});
-  if (fill(live, n, 1000) != n)
+  if (bench::fill(live, n, 1000) != n)
     return fail("could not fill the queue");
 
   // The victim: a separate process (this program re-executed), 20 workers on 1 s tasks.
