@@ -7,6 +7,7 @@
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 
 namespace funboost::brokers::redis {
@@ -15,9 +16,6 @@ namespace {
 
 constexpr std::size_t max_values_per_command = 1000;
 
-std::string seconds_text(std::chrono::milliseconds ms) {
-  return std::to_string(static_cast<double>(ms.count()) / 1000.0);
-}
 
 /// Unix time in seconds, as funboost's time.time() score.
 std::string now_score() {
@@ -32,10 +30,9 @@ std::string now_score() {
 
 class ack_able_broker;
 
-class ack_able_connection final : public broker_connection {
+class ack_able_connection final : public redis_queue_connection<ack_able_broker> {
 public:
-  ack_able_connection(std::shared_ptr<ack_able_broker> broker,
-                      std::unique_ptr<redis_connection> conn);
+  using redis_queue_connection::redis_queue_connection;
   ~ack_able_connection() override;
 
   void publish(const std::string& queue, std::span<const std::string> bodies) override;
@@ -48,28 +45,9 @@ public:
 
 private:
   void start_consuming();
-  void reopen();
-  /// Runs `f`; a connection that does not consume (a publisher's) reconnects once after a
-  /// lost connection (e.g. a server restart) and runs it again. A consuming connection never
-  /// does: its fetcher must die so acks of messages fetched on it are dropped.
-  template <class F>
-  auto reconnecting(F&& f) {
-    try {
-      return f();
-    } catch (const broker_error&) {
-      if (!consumer_id_.empty() || conn_->usable())
-        throw;
-      reopen();
-      return f();
-    }
-  }
 
-  std::shared_ptr<ack_able_broker> broker_;
-  std::unique_ptr<redis_connection> conn_;
-  std::string consumer_id_;  // set on the first fetch: a publishing connection is no consumer
   std::string unack_key_;
-  uint64_t next_tag_ = 0;
-  std::unordered_map<uint64_t, std::string> unacked_; // delivery tag -> body (ZREM needs it)
+  // unacked_: delivery tag -> body (ZREM needs it)
 };
 
 class ack_able_broker final : public redis_broker_base,
@@ -103,30 +81,13 @@ public:
   }
 };
 
-ack_able_connection::ack_able_connection(std::shared_ptr<ack_able_broker> broker,
-                                         std::unique_ptr<redis_connection> conn)
-  : broker_(std::move(broker)), conn_(std::move(conn)) {}
-
 ack_able_connection::~ack_able_connection() {
-  if (consumer_id_.empty())
-    return;
-  bool given_back = false;
-  if (conn_->usable()) {
-    try {
-      conn_->eval(scripts::ack_able_close,
-                  {unack_key_, broker_->key(broker_->queue()), broker_->registry_key(),
-                   broker_->heartbeat_key()},
-                  {consumer_id_});
-      given_back = true;
-    } catch (const std::exception&) {
-      // The server is gone: the keeper gives the messages back once it is reachable.
-    }
-  }
-  broker_->keeper().remove(consumer_id_, !given_back);
-}
-
-void ack_able_connection::reopen() {
-  conn_ = broker_->open();
+  leave([&] {
+    conn_->eval(scripts::ack_able_close,
+                {unack_key_, broker_->key(broker_->queue()), broker_->registry_key(),
+                 broker_->heartbeat_key()},
+                {consumer_id_});
+  });
 }
 
 void ack_able_connection::start_consuming() {

@@ -6,13 +6,9 @@
 
 namespace funboost::brokers::redis {
 
-namespace {
-
 std::string seconds_text(std::chrono::milliseconds ms) {
   return std::to_string(static_cast<double>(ms.count()) / 1000.0);
 }
-
-} // namespace
 
 void send_heartbeat(redis_connection& conn, const std::string& heartbeat_key,
                     const redis_timing& timing, const std::vector<std::string>& ids, bool leave) {

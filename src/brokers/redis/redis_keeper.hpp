@@ -34,6 +34,9 @@ struct redis_timing {
   std::chrono::milliseconds poll_interval{50};         // [poll_interval_ms] longest empty-list poll
 };
 
+/// A duration as Redis script arguments want it: seconds with a fraction, e.g. "25.000000".
+std::string seconds_text(std::chrono::milliseconds ms);
+
 /// Runs one heartbeat (or "leave") for `ids` on `conn`.
 void send_heartbeat(redis_connection& conn, const std::string& heartbeat_key,
                     const redis_timing& timing, const std::vector<std::string>& ids,

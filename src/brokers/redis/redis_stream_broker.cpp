@@ -5,6 +5,7 @@
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 
 namespace funboost::brokers::redis {
@@ -14,16 +15,12 @@ namespace {
 constexpr const char* group_name = "funboost_group"; // funboost's consumer group
 constexpr std::size_t max_commands_per_pipeline = 1000;
 
-std::string seconds_text(std::chrono::milliseconds ms) {
-  return std::to_string(static_cast<double>(ms.count()) / 1000.0);
-}
 
 class stream_broker;
 
-class stream_connection final : public broker_connection {
+class stream_connection final : public redis_queue_connection<stream_broker> {
 public:
-  stream_connection(std::shared_ptr<stream_broker> broker,
-                    std::unique_ptr<redis_connection> conn);
+  using redis_queue_connection::redis_queue_connection;
   ~stream_connection() override;
 
   void publish(const std::string& queue, std::span<const std::string> bodies) override;
@@ -36,28 +33,9 @@ public:
 
 private:
   void start_consuming();
-  void reopen();
-  /// Runs `f`; a connection that does not consume (a publisher's) reconnects once after a
-  /// lost connection (e.g. a server restart) and runs it again. A consuming connection never
-  /// does: its fetcher must die so acks of messages fetched on it are dropped.
-  template <class F>
-  auto reconnecting(F&& f) {
-    try {
-      return f();
-    } catch (const broker_error&) {
-      if (!consumer_id_.empty() || conn_->usable())
-        throw;
-      reopen();
-      return f();
-    }
-  }
   void create_group();
 
-  std::shared_ptr<stream_broker> broker_;
-  std::unique_ptr<redis_connection> conn_;
-  std::string consumer_id_; // set on the first fetch
-  uint64_t next_tag_ = 0;
-  std::unordered_map<uint64_t, std::string> unacked_; // delivery tag -> stream entry id
+  // unacked_: delivery tag -> stream entry id
 };
 
 class stream_broker final : public redis_broker_base,
@@ -86,24 +64,11 @@ public:
   }
 };
 
-stream_connection::stream_connection(std::shared_ptr<stream_broker> broker,
-                                     std::unique_ptr<redis_connection> conn)
-  : broker_(std::move(broker)), conn_(std::move(conn)) {}
-
 stream_connection::~stream_connection() {
-  if (consumer_id_.empty())
-    return;
-  bool given_back = false;
-  if (conn_->usable()) {
-    try {
-      conn_->eval(scripts::stream_close, {broker_->key(broker_->queue()), broker_->heartbeat_key()},
-                  {group_name, consumer_id_});
-      given_back = true;
-    } catch (const std::exception&) {
-      // The server is gone: the keeper re-adds the entries once it is reachable.
-    }
-  }
-  broker_->keeper().remove(consumer_id_, !given_back);
+  leave([&] {
+    conn_->eval(scripts::stream_close, {broker_->key(broker_->queue()), broker_->heartbeat_key()},
+                {group_name, consumer_id_});
+  });
 }
 
 void stream_connection::create_group() {
@@ -111,10 +76,6 @@ void stream_connection::create_group() {
     {"XGROUP", "CREATE", broker_->key(broker_->queue()), group_name, "0", "MKSTREAM"});
   if (is_error(reply.get()) && !is_error(reply.get(), "BUSYGROUP"))
     conn_->fail("XGROUP CREATE failed: " + reply_text(reply.get()));
-}
-
-void stream_connection::reopen() {
-  conn_ = broker_->open();
 }
 
 void stream_connection::start_consuming() {
