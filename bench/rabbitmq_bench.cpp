@@ -58,15 +58,8 @@ void push(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
   b.clear();
 
   constexpr int n = 100'000, batch = 1000;
-  std::vector<std::vector<std::tuple<int>>> batches;
-  for (int i = 0; i < n; i += batch)
-    batches.push_back(bench::calls(i, batch));
-  int published = 0;
-  auto t0 = clock_type::now();
-  for (const auto& calls_of_batch : batches)
-    for (auto& r : b.push_many(calls_of_batch))
-      published += r.published() ? 1 : 0;
-  double rate = n / seconds_since(t0);
+  auto [published, seconds] = bench::timed_push_many(b, n, batch);
+  double rate = n / seconds;
   auto ready = raw.count(queue);
   b.clear();
 

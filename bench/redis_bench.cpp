@@ -67,15 +67,7 @@ void push_batched(funboost::runtime& rt, const redis_server& server, redis_clien
   auto b = rt.boost([](int) {}, redis_queue(server, queue));
   b.clear();
   constexpr int n = 200'000, batch = 1000;
-  std::vector<std::vector<std::tuple<int>>> batches;
-  for (int i = 0; i < n; i += batch)
-    batches.push_back(bench::calls(i, batch));
-  int published = 0;
-  auto t0 = clock_type::now();
-  for (const auto& calls_of_batch : batches)
-    for (auto& r : b.push_many(calls_of_batch))
-      published += r.published() ? 1 : 0;
-  double elapsed = seconds_since(t0);
+  auto [published, elapsed] = bench::timed_push_many(b, n, batch);
   auto len = client.integer({"LLEN", queue});
   b.clear();
   bench::report("redis.push_batched", n / elapsed, "tasks/s", 400'000, ">=",
