@@ -100,7 +100,7 @@ TEST_CASE("funboost's sample message from WIRE.md decodes: arguments and extra")
   CHECK(y == 2);
   funboost::booster_options options;
   options.max_retries = 3;
-  auto extra = funboost::detail::read_task_extra(message, options);
+  auto extra = funboost::detail::read_task_controls(message, options);
   CHECK(extra.task_id == "019d1f6c-b52c-75f7-9bd0-7f1b19becd61");
   CHECK(extra.max_retries == 3);
   CHECK_FALSE(extra.rpc);
@@ -112,7 +112,7 @@ TEST_CASE("per-message extra controls apply only when truthy, as in funboost") {
   simdjson::dom::parser parser;
   auto read = [&](const char* json) {
     simdjson::dom::object message = parser.parse(std::string{json}).get_object();
-    return funboost::detail::read_task_extra(message, options);
+    return funboost::detail::read_task_controls(message, options);
   };
   auto set = read(R"({"extra":{"task_id":"t1","max_retry_times":5,"is_using_rpc_mode":true}})");
   CHECK(set.max_retries == 5);

@@ -118,18 +118,20 @@ TEST_CASE("CAF code pushes by message to the supervisor's handle") {
   b.consume();
   caf::scoped_actor self{rt.system()};
   std::string task_id;
-  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{R"({"x":6,"y":7})"})
-    .receive([&](const std::string& id) { task_id = id; },
+  self->request(b.supervisor(), 5s, funboost::push_atom_v, std::string{R"({"x":6,"y":7})"})
+    .receive([&](const funboost::push_receipt& r) { task_id = r.task_id; },
              [&](const caf::error& err) { FAIL("push failed: " << rt.system().render(err)); });
   CHECK(task_id.size() == 36);
   CHECK(wait_until([&] { return got == 42; }));
-  // Bad input by message gets an error back, and the supervisor lives on.
-  bool refused = false;
-  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{"[1]"})
-    .receive([&](const std::string&) {}, [&](const caf::error&) { refused = true; });
-  CHECK(refused);
-  self->request(b.supervisor(), 5s, funboost::actors::push_atom::value, std::string{R"({"x":2,"y":3})"})
-    .receive([&](const std::string&) {}, [&](const caf::error&) { FAIL("supervisor died"); });
+  // Bad input by message gets an error back that says what was wrong, and the supervisor
+  // lives on.
+  caf::error refused;
+  self->request(b.supervisor(), 5s, funboost::push_atom_v, std::string{"[1]"})
+    .receive([&](const funboost::push_receipt&) {}, [&](const caf::error& err) { refused = err; });
+  CHECK(refused == funboost::ec::bad_message);
+  self->request(b.supervisor(), 5s, funboost::push_atom_v, std::string{R"({"x":2,"y":3})"})
+    .receive([&](const funboost::push_receipt&) {},
+             [&](const caf::error&) { FAIL("supervisor died"); });
   CHECK(wait_until([&] { return got == 6; }));
 }
 

@@ -127,7 +127,7 @@ TEST_CASE("a crashed worker is replaced and its task retried") {
   o.concurrent_num = 4;
   o.is_using_rpc_mode = true;
   o.arg_names = {};
-  auto core = funboost::detail::make_booster_core(rt.system(), o, crashing_once, 0);
+  auto core = funboost::detail::make_booster_core(rt, o, crashing_once, 0);
   funboost::booster<int()> b{core, [] { return 0; }};
   b.consume();
   CHECK(b.push().get(10s) == 2); // the retry ran on a live worker

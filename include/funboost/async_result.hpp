@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <funboost/codec.hpp>
 
@@ -37,9 +39,16 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// A result kept as the JSON text it arrived as: what a publish-only booster (rt.publisher)
+/// returns, since it does not know the function's return type.
+struct json_text {
+  std::string text;
+};
+
 namespace detail {
 
-/// Shared between the async_result and whoever delivers the outcome.
+/// Shared between the async_result and whoever delivers the outcome: a worker of this process
+/// (through the in-process registry) or a result store that saw another process's record.
 struct result_slot {
   std::string queue_name;
   std::string task_id;
@@ -52,18 +61,49 @@ struct result_slot {
   std::string result_json;
   std::string exception_type;
   std::string exception_message;
+  std::string record_json;     // funboost's whole status record, when one was made
   std::string publish_failure; // non-empty: never reached the broker
+  std::vector<std::function<void()>> listeners; // run once, when finished
 
-  void finish(bool ok, std::string result, std::string type, std::string message) {
+  /// Records the outcome; the first delivery wins (a local worker and a result store may both
+  /// deliver the same task). Returns false if the slot was already finished.
+  bool finish(bool ok, std::string result, std::string type, std::string message,
+              std::string record = {}) {
+    std::vector<std::function<void()>> to_run;
     {
       std::lock_guard guard{mutex};
+      if (finished)
+        return false;
       finished = true;
       success = ok;
       result_json = std::move(result);
       exception_type = std::move(type);
       exception_message = std::move(message);
+      record_json = std::move(record);
+      to_run.swap(listeners);
     }
     cv.notify_all();
+    for (auto& f : to_run)
+      f();
+    return true;
+  }
+
+  /// Runs `f` once the slot is finished (at once if it is). `f` must not block: it runs on the
+  /// delivering thread.
+  void on_finish(std::function<void()> f) {
+    {
+      std::lock_guard guard{mutex};
+      if (!finished) {
+        listeners.push_back(std::move(f));
+        return;
+      }
+    }
+    f();
+  }
+
+  bool is_finished() {
+    std::lock_guard guard{mutex};
+    return finished;
   }
 };
 
@@ -116,8 +156,12 @@ public:
 private:
   R value() const {
     detail::throw_if_failed(*slot_);
-    if constexpr (!std::is_void_v<R>)
+    if constexpr (std::is_same_v<R, json_text>) {
+      std::lock_guard guard{slot_->mutex};
+      return json_text{slot_->result_json};
+    } else if constexpr (!std::is_void_v<R>) {
       return from_json<std::decay_t<R>>(slot_->result_json);
+    }
   }
 
   std::shared_ptr<detail::result_slot> slot_;

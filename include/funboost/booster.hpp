@@ -8,19 +8,20 @@
 #include <utility>
 #include <vector>
 
-#include <caf/actor.hpp>
 
 #include <funboost/async_result.hpp>
 #include <funboost/codec.hpp>
 #include <funboost/options.hpp>
+#include <funboost/protocol.hpp>
 #include <funboost/wire.hpp>
 
 namespace funboost {
 
 namespace detail {
 
-/// The non-template part of a booster (src/core/booster_core.cpp): the publisher connection,
-/// the queue_supervisor actor and the results. Shared by every copy of a booster.
+/// The non-template part of a booster (src/core/booster_core.cpp): the publishing fast path,
+/// the publisher and queue_supervisor actors, and the results. Shared by every copy of a
+/// booster, and by a publish-only booster (rt.publisher), which has no supervisor.
 class booster_core {
 public:
   virtual ~booster_core() = default;
@@ -33,7 +34,9 @@ public:
   virtual void stop() = 0;
   virtual void clear() = 0;
   virtual std::size_t message_count() = 0;
-  virtual caf::actor supervisor() const = 0;
+  virtual queue_supervisor_actor supervisor() const = 0;
+  /// The queue as the node lists it (arg names, optional ones, options).
+  virtual queue_info info() const = 0;
 };
 
 } // namespace detail
@@ -113,8 +116,9 @@ public:
   /// Messages waiting in the queue.
   std::size_t message_count() const { return core_->message_count(); }
 
-  /// The queue_supervisor actor: CAF code can send it (push_atom, kwargs JSON string).
-  caf::actor supervisor() const { return core_->supervisor(); }
+  /// The queue_supervisor actor (funboost/protocol.hpp): CAF code can send it
+  /// (push_atom, kwargs JSON) and get a push_receipt, or (stats_atom), (consume_atom), ...
+  queue_supervisor_actor supervisor() const { return core_->supervisor(); }
 
   const booster_options& options() const { return core_->options(); }
 

@@ -55,6 +55,14 @@ public:
 
   /// Removes every waiting message from `queue`.
   virtual void clear(const std::string& queue) = 0;
+
+  /// What `queue`'s consumers registered about it: funboost's params record (the JSON of
+  /// funboost_queue__consumer_parmas, with auto_generate_info.final_func_input_params_info),
+  /// or "" when nothing is registered or this broker keeps no registry.
+  virtual std::string registered_params(const std::string& queue) {
+    (void) queue;
+    return {};
+  }
 };
 
 /// A configured broker: makes connections. One per booster; shared by its actors.

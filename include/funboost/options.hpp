@@ -26,6 +26,7 @@ struct broker_options {
   std::string url{};                                      // e.g. "redis://127.0.0.1:6379/7"
   std::map<std::string, transport_value> transport_options{}; // broker-specific extras
   std::string outbox_dir = "funboost_outbox"; // {outbox_dir}/{queue}.outbox: pushes the broker refused
+  bool register_queue = true; // write funboost's queue registry; publish-only boosters read it
 };
 
 enum class log_level { trace, debug, info, warn, error, off };
@@ -51,6 +52,12 @@ struct booster_options {
   bool is_using_rpc_mode = false;               // keep results so async_result::get() can read them
   bool dead_letter_on_failure = false;          // also move tasks that exhausted retries to {queue}_dlx
   std::vector<std::string> arg_names{};         // default arg0, arg1, ...
+  std::vector<std::string> optional_arg_names{}; // filled in by boost(): the std::optional ones
+  std::string function_name{};                  // in funboost's registry (faas); default: queue_name
+  // RPC results: "" = funboost's default, the queue's Redis with db 8 when the broker is a
+  // Redis kind, else in-process only; "redis://host:port/8" for another Redis; "in-process".
+  std::string result_store_url{};
+  std::chrono::seconds rpc_result_expire{1800}; // funboost's rpc_result_expire_seconds
   broker_options broker{};
   logging_options logging{};
 

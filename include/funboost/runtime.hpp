@@ -1,6 +1,8 @@
 // The runtime: owns a caf::actor_system (or borrows yours) and the boosters made with it.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -11,13 +13,18 @@
 #include <funboost/booster.hpp>
 #include <funboost/function_binding.hpp>
 #include <funboost/options.hpp>
+#include <funboost/protocol.hpp>
+#include <funboost/queue_publisher.hpp>
 
 namespace funboost {
 
+class runtime;
+
 namespace detail {
-std::shared_ptr<booster_core> make_booster_core(caf::actor_system& system,
-                                                booster_options options, task_function fn,
-                                                std::size_t arity);
+class result_store;
+/// `fn` null: a publish-only booster.
+std::shared_ptr<booster_core> make_booster_core(runtime& rt, booster_options options,
+                                                task_function fn, std::size_t arity);
 } // namespace detail
 
 class runtime {
@@ -45,6 +52,21 @@ public:
     }
   }
 
+  /// A publish-only booster for `options.queue_name`: pushes kwargs JSON without the function.
+  queue_publisher publisher(booster_options options);
+  queue_publisher publisher(const std::string& queue_name) {
+    return publisher(booster_options{.queue_name = queue_name});
+  }
+
+  /// The result of a task in RPC mode, by id, whoever pushed it: this process or another (via
+  /// the result store, e.g. a Python funboost producer's task). Blocks up to `timeout`; throws
+  /// timeout_error. A failed task comes back with success = false (no throw).
+  task_result result(const std::string& task_id,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+  /// The node actor (funboost/protocol.hpp): what CAF code, other nodes and services talk to.
+  node_actor node() const { return node_; }
+
   /// Blocks until SIGINT, SIGTERM or shutdown(), then stops every booster gracefully.
   void wait();
 
@@ -65,8 +87,15 @@ private:
                                     booster_options options) {
       if (options.arg_names.empty())
         options.arg_names = default_arg_names(sizeof...(Args));
+      if (options.arg_names.size() == sizeof...(Args)) {
+        constexpr bool optional[] = {detail::is_optional<std::decay_t<Args>>::value..., false};
+        options.optional_arg_names.clear();
+        for (std::size_t i = 0; i < sizeof...(Args); ++i)
+          if (optional[i])
+            options.optional_arg_names.push_back(options.arg_names[i]);
+      }
       auto task = bind_function<R, Args...>(fn, options.arg_names); // sizes checked in core
-      auto core = detail::make_booster_core(*rt.system_, std::move(options), std::move(task),
+      auto core = detail::make_booster_core(rt, std::move(options), std::move(task),
                                             sizeof...(Args));
       rt.remember(core);
       return booster<R(Args...)>{std::move(core), std::move(fn)};
@@ -77,13 +106,21 @@ private:
     return maker<Signature>::make(*this, std::move(fn), std::move(options));
   }
 
+  friend std::shared_ptr<detail::booster_core>
+  detail::make_booster_core(runtime&, booster_options, task_function, std::size_t);
+
   void remember(const std::shared_ptr<detail::booster_core>& core);
+  void start_node();
+  /// The result store for these options (one per address, shared), or null: in-process only.
+  std::shared_ptr<detail::result_store> result_store_for(const booster_options& options);
 
   std::unique_ptr<caf::actor_system_config> own_config_;
   std::unique_ptr<caf::actor_system> own_system_;
   caf::actor_system* system_ = nullptr;
   std::mutex mutex_;
   std::vector<std::shared_ptr<detail::booster_core>> boosters_; // stopped in ~runtime
+  std::map<std::string, std::shared_ptr<detail::result_store>> result_stores_; // by address
+  node_actor node_;
 };
 
 } // namespace funboost

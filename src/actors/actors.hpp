@@ -18,13 +18,14 @@
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 
+#include <funboost/protocol.hpp>
+
 namespace funboost::actors {
 
 // -- atoms (CAF 0.17: at most 10 characters) -------------------------------------------------
+// The public ones (consume, stop, push, result, stats, queues) are in funboost/protocol.hpp;
+// these are private to a queue's own actors.
 
-using consume_atom = caf::atom_constant<caf::atom("consume")>;
-using stop_atom = caf::atom_constant<caf::atom("stop")>;
-using push_atom = caf::atom_constant<caf::atom("push")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
@@ -40,9 +41,21 @@ using tokens_atom = caf::atom_constant<caf::atom("tokens")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using healthy_atom = caf::atom_constant<caf::atom("healthy")>;
-using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using replay_atom = caf::atom_constant<caf::atom("replay")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 
 // -- data ------------------------------------------------------------------------------------
+
+/// The per-message controls of one task, read from its "extra" once, when it is fetched, so
+/// every actor (worker, dispatcher, later the scheduler) obeys the same values.
+struct task_controls {
+  std::string task_id;     // extra.task_id; a new UUIDv7 if the message has none
+  int max_retries = 0;     // extra.max_retry_times when truthy, else the booster's max_retries
+  bool rpc = false;        // extra.is_using_rpc_mode when truthy, else the booster's
+  bool is_object = true;   // false: the body is not a JSON object (dead-lettered unrun)
+};
 
 /// One fetched message on its way through the queue's actors.
 struct task {
@@ -51,13 +64,8 @@ struct task {
   uint32_t fetcher_slot = 0;    // which of the conn_num fetchers owns the delivery tag
   uint32_t fetcher_epoch = 0;   // which incarnation of it: acks for a dead one are dropped
   uint32_t attempts = 0;        // runs so far
+  task_controls controls;
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, task& x) {
-  return f(caf::meta::type_name("funboost.task"), x.body, x.delivery_tag, x.fetcher_slot,
-           x.fetcher_epoch, x.attempts);
-}
 
 /// What became of one task after a worker ran it. Decided by the worker, obeyed by the
 /// dispatcher.
@@ -71,27 +79,13 @@ enum class task_status : uint8_t {
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.
 using task_batch = std::shared_ptr<std::vector<task>>;
 
-/// Counters the dispatcher keeps; read by the heartbeat and by tests.
-struct queue_stats {
-  uint64_t done = 0;          // finished successfully
-  uint64_t failed = 0;        // failed for good (retries exhausted)
-  uint64_t dead_lettered = 0; // moved to the dead-letter queue
-  uint64_t retried = 0;       // re-runs scheduled
-  uint64_t in_flight = 0;     // fetched and not finished
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
-  return f(caf::meta::type_name("funboost.queue_stats"), x.done, x.failed, x.dead_lettered,
-           x.retried, x.in_flight);
-}
-
 } // namespace funboost::actors
 
 // Local-only messages between a queue's own actors: they never cross nodes, so they skip CAF's
 // serialization (which would also copy the batch the dispatcher keeps for crash recovery).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task_status>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task>)
 
 namespace funboost::actors {
 
@@ -131,5 +125,22 @@ using rate_limiter_actor = caf::typed_actor<
 
 /// Logs the per-queue stats line on a timer.
 using heartbeat_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+
+/// The supervisor as its own children see it: the public interface plus what they report.
+using supervisor_actor = queue_supervisor_actor::extend<
+  caf::reacts_to<healthy_atom, uint32_t>,           // fetcher: a fetch worked, reset backoff
+  caf::reacts_to<restart_atom, uint32_t>,           // self: restart the fetcher in this slot
+  caf::reacts_to<restart_atom>,                     // self: restart the queue's actors
+  caf::replies_to<dispatch_atom>::with<dispatcher_actor>>; // tests: the current dispatcher
+
+/// Publishes one booster's messages (detached: broker calls block). Retries are timers to
+/// self; what still fails goes to the outbox file, replayed on a timer.
+using publisher_actor = caf::typed_actor<
+  caf::replies_to<push_atom, std::vector<std::string>, std::vector<std::string>>::with<
+    std::vector<push_receipt>>,                     // bodies, their task ids
+  caf::replies_to<retry_atom, std::vector<std::string>, std::vector<std::string>>::with<
+    std::vector<push_receipt>>,                     // the same, refused once already
+  caf::reacts_to<retry_atom>,                       // self: try the waiting batches again
+  caf::reacts_to<replay_atom>>;                     // self: replay the outbox file
 
 } // namespace funboost::actors

@@ -140,8 +140,8 @@ void schedule_tick(self_ptr self) {
   if (st.tick_scheduled || st.delayed.empty())
     return;
   st.tick_scheduled = true;
-  auto wait = st.delayed.front().due - std::chrono::steady_clock::now();
-  self->delayed_send(self, std::max(wait, std::chrono::steady_clock::duration::zero()),
+  auto wait = st.delayed.front().due - self->clock().now();
+  self->delayed_send(self, std::max(wait, caf::actor_clock::duration_type::zero()),
                      tick_atom::value);
 }
 
@@ -190,7 +190,7 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
   auto& st = self->state;
   routed r{st.fetchers.size()};
   auto delay = st.ctx->options.retry_delay;
-  auto now = std::chrono::steady_clock::now();
+  auto now = self->clock().now();
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& t = batch[i];
     auto status = statuses[i];
@@ -260,13 +260,14 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
     auto i = st.busy.find(dm.source);
     if (i != st.busy.end()) {
       // The worker died mid-batch: every task in it counts as an attempt (the one that crashed
-      // it already does) and is re-run until it runs out of retries.
+      // it already does) and is re-run until it runs out of its own retries (the message's
+      // max_retry_times when it has one).
       auto batch = std::move(i->second.batch);
       st.busy.erase(i);
-      auto max_attempts = static_cast<uint32_t>(st.ctx->options.max_retries) + 1;
       std::vector<task_status> statuses;
       for (auto& t : *batch) {
         t.attempts = std::max<uint32_t>(t.attempts, 1);
+        auto max_attempts = static_cast<uint32_t>(std::max(t.controls.max_retries, 0)) + 1;
         statuses.push_back(t.attempts < max_attempts ? task_status::retry
                                                      : task_status::failed);
       }
@@ -344,7 +345,7 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
     [self](tick_atom) {
       auto& st = self->state;
       st.tick_scheduled = false;
-      auto now = std::chrono::steady_clock::now();
+      auto now = self->clock().now();
       while (!st.delayed.empty() && st.delayed.front().due <= now) {
         st.pending.push_back(std::move(st.delayed.front().item));
         st.delayed.pop_front();
@@ -365,6 +366,8 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
     },
     [self](stats_atom) {
       auto stats = self->state.stats;
+      stats.queue_name = self->state.ctx->queue();
+      stats.consuming = !self->state.draining;
       stats.in_flight = self->state.in_flight;
       return stats;
     },

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <caf/actor_addr.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
@@ -29,7 +30,7 @@ struct busy_worker {
 };
 
 struct delayed_task {
-  std::chrono::steady_clock::time_point due;
+  caf::actor_clock::time_point due; // on the actor's clock: tests drive it
   task item;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/exit_reason.hpp"
+#include "core/task_extra.hpp"
 
 namespace funboost::actors {
 
@@ -53,7 +54,7 @@ broker_connection& fetcher_state::connect() {
 fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_state> self,
                                      detail::queue_context_ptr ctx, uint32_t slot,
                                      uint32_t epoch, dispatcher_actor dispatcher,
-                                     caf::actor supervisor) {
+                                     supervisor_actor supervisor) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.slot = slot;
@@ -86,8 +87,11 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
       if (n > 0) {
         std::vector<task> tasks;
         tasks.reserve(n);
-        for (auto& m : st.buffer)
-          tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0});
+        for (auto& m : st.buffer) {
+          auto controls = detail::read_task_controls(st.parser, m.body, st.ctx->options);
+          tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0,
+                               std::move(controls)});
+        }
         st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
         st.outstanding += static_cast<uint32_t>(n);
         self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));

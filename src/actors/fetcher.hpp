@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <simdjson.h>
 
 #include "actors/actors.hpp"
 #include "core/queue_context.hpp"
@@ -26,7 +27,8 @@ struct fetcher_state {
   uint32_t slot = 0;
   uint32_t epoch = 0;
   dispatcher_actor dispatcher;
-  caf::actor supervisor;
+  supervisor_actor supervisor;
+  simdjson::dom::parser parser; // reads each message's controls once, at fetch
   std::unique_ptr<broker_connection> connection;
   uint32_t credit = 0;         // messages the dispatcher will take
   uint32_t outstanding = 0;    // delivered, not yet acked / requeued / dead-lettered
@@ -43,6 +45,6 @@ struct fetcher_state {
 fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_state> self,
                                      detail::queue_context_ptr ctx, uint32_t slot,
                                      uint32_t epoch, dispatcher_actor dispatcher,
-                                     caf::actor supervisor);
+                                     supervisor_actor supervisor);
 
 } // namespace funboost::actors

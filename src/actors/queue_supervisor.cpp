@@ -2,9 +2,10 @@
 
 #include <algorithm>
 
-#include <caf/system_messages.hpp>
 #include <caf/exit_reason.hpp>
-#include <caf/sec.hpp>
+#include <caf/system_messages.hpp>
+
+#include <funboost/wire.hpp>
 
 #include "actors/dispatcher.hpp"
 #include "actors/fetcher.hpp"
@@ -16,14 +17,14 @@ namespace funboost::actors {
 
 namespace {
 
-using self_ptr = caf::stateful_actor<queue_supervisor_state>*;
+using self_ptr = supervisor_actor::stateful_pointer<queue_supervisor_state>;
 
 void spawn_fetcher(self_ptr self, uint32_t slot) {
   auto& st = self->state;
   auto& f = st.fetchers[slot];
   ++f.epoch;
   f.handle = self->spawn<caf::detached>(fetcher, st.ctx, slot, f.epoch, st.dispatcher,
-                                        caf::actor_cast<caf::actor>(self));
+                                        caf::actor_cast<supervisor_actor>(self));
   self->monitor(f.handle);
   self->send(st.dispatcher, join_atom::value, slot, f.epoch, f.handle);
 }
@@ -36,28 +37,66 @@ void spawn_worker(self_ptr self) {
   self->send(st.dispatcher, join_atom::value, w);
 }
 
-void start(self_ptr self) {
+/// Spawns every actor of the queue: a first start, or a restart after the dispatcher died.
+void spawn_children(self_ptr self) {
   auto& st = self->state;
   const auto& opts = st.ctx->options;
-  st.running = true;
-  st.drained = false;
-  if (opts.qps > 0)
+  if (opts.qps > 0) {
     st.rate_limiter = self->spawn(rate_limiter, opts.qps);
+    self->monitor(st.rate_limiter);
+  }
   st.dispatcher = self->spawn(dispatcher, st.ctx, st.rate_limiter);
   self->monitor(st.dispatcher);
+  auto epochs = st.fetchers;
   st.fetchers.assign(static_cast<std::size_t>(std::max(opts.conn_num, 1)), fetcher_slot{});
   for (uint32_t slot = 0; slot < st.fetchers.size(); ++slot) {
+    if (slot < epochs.size())
+      st.fetchers[slot].epoch = epochs[slot].epoch; // epochs only grow: old acks stay stale
     st.fetchers[slot].backoff = opts.restart_backoff;
     spawn_fetcher(self, slot);
   }
   for (int i = 0; i < std::max(opts.concurrent_num, 1); ++i)
     spawn_worker(self);
-  if (opts.logging.stats_interval.count() > 0)
+  if (opts.logging.stats_interval.count() > 0) {
     st.heartbeat = self->spawn<caf::detached>(heartbeat, st.ctx, st.dispatcher);
+    self->monitor(st.heartbeat);
+  }
+}
+
+void start(self_ptr self) {
+  auto& st = self->state;
+  const auto& opts = st.ctx->options;
+  st.running = true;
+  st.ctx->consuming->store(true);
+  st.drained = false;
+  st.restart_backoff = opts.restart_backoff;
+  spawn_children(self);
   st.ctx->log->info("queue '{}': consuming on broker '{}' with conn_num {}, concurrent_num {}, "
                     "qps {}, max_retries {}",
                     st.ctx->queue(), opts.broker_kind, opts.conn_num, opts.concurrent_num,
                     opts.qps, opts.max_retries);
+}
+
+/// Ends every actor of the queue at once (no drain) and forgets them, so their down messages
+/// are not mistaken for new failures. Fetchers close their connections: what they fetched and
+/// no one acked goes back to the broker.
+void kill_children(self_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  for (auto& f : st.fetchers) {
+    if (f.handle)
+      self->send_exit(f.handle, reason);
+    f.handle = nullptr;
+  }
+  for (auto& w : st.workers)
+    self->send_exit(w, reason);
+  st.workers.clear();
+  for (caf::actor_addr a : {st.rate_limiter.address(), st.heartbeat.address(),
+                            st.dispatcher.address()})
+    if (a)
+      self->send_exit(a, reason);
+  st.rate_limiter = nullptr;
+  st.heartbeat = nullptr;
+  st.dispatcher = nullptr;
 }
 
 /// Ends the stop once the dispatcher has drained and every fetcher has acked and quit.
@@ -68,24 +107,27 @@ void finish_stop_if_done(self_ptr self) {
   for (auto& f : st.fetchers)
     if (f.handle)
       return;
-  auto reason = caf::exit_reason::user_shutdown;
-  for (auto& w : st.workers)
-    self->send_exit(w, reason);
-  st.workers.clear();
-  if (st.rate_limiter)
-    self->send_exit(st.rate_limiter, reason);
-  if (st.heartbeat)
-    self->send_exit(st.heartbeat, reason);
-  self->send_exit(st.dispatcher, reason);
-  st.rate_limiter = nullptr;
-  st.heartbeat = nullptr;
-  st.dispatcher = nullptr;
+  kill_children(self, caf::exit_reason::user_shutdown);
   st.running = false;
+  st.ctx->consuming->store(false);
   st.stopping = false;
   st.ctx->log->info("queue '{}': stopped; in-flight tasks finished and acked", st.ctx->queue());
   for (auto& p : st.stop_promises)
     p.deliver(true);
   st.stop_promises.clear();
+}
+
+/// The dispatcher, rate limiter or heartbeat died: the queue's actors share the dispatcher, so
+/// all of them restart together after a backoff; the broker gets back what was in flight.
+void restart_queue(self_ptr self, const char* who, const caf::error& reason) {
+  auto& st = self->state;
+  st.ctx->log->error("queue '{}': the {} died ({}); restarting the queue's actors in {} ms. "
+                     "Tasks in flight go back to the broker and run again.",
+                     st.ctx->queue(), who, to_string(reason), st.restart_backoff.count());
+  kill_children(self, caf::exit_reason::user_shutdown);
+  st.restarting = true;
+  self->delayed_send(self, st.restart_backoff, restart_atom::value);
+  st.restart_backoff = std::min(st.restart_backoff * 2, st.ctx->options.restart_backoff_max);
 }
 
 void on_down(self_ptr self, caf::down_msg& dm) {
@@ -119,33 +161,52 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     }
     return;
   }
-  if (st.dispatcher && dm.source == st.dispatcher.address()) {
-    // Not expected: the dispatcher catches what its tasks throw. Say so loudly.
-    st.ctx->log->critical("queue '{}': the dispatcher died ({}); consuming has stopped",
-                          st.ctx->queue(), to_string(dm.reason));
+  const char* who = nullptr;
+  if (st.dispatcher && dm.source == st.dispatcher.address())
+    who = "dispatcher";
+  else if (st.rate_limiter && dm.source == st.rate_limiter.address())
+    who = "rate limiter";
+  else if (st.heartbeat && dm.source == st.heartbeat.address())
+    who = "heartbeat";
+  if (!who)
+    return; // a child we already let go of
+  if (st.stopping) {
+    // The drain will never answer: give the stop what it waits for.
+    kill_children(self, caf::exit_reason::user_shutdown);
+    st.drained = true;
+    finish_stop_if_done(self);
+    return;
   }
+  if (st.running)
+    restart_queue(self, who, dm.reason);
 }
 
-/// Ends every actor of the queue at once (no drain): the booster is gone.
-void kill_children(self_ptr self, const caf::error& reason) {
+/// A push from CAF code: build the message here, publish through the booster's publisher.
+caf::result<push_receipt> push(self_ptr self, const std::string& kwargs,
+                               const task_options& options) {
   auto& st = self->state;
-  for (auto& f : st.fetchers)
-    if (f.handle)
-      self->send_exit(f.handle, reason);
-  for (auto& w : st.workers)
-    self->send_exit(w, reason);
-  if (st.rate_limiter)
-    self->send_exit(st.rate_limiter, reason);
-  if (st.heartbeat)
-    self->send_exit(st.heartbeat, reason);
-  if (st.dispatcher)
-    self->send_exit(st.dispatcher, reason);
+  std::string id;
+  std::string body;
+  try {
+    body = message_from_kwargs(kwargs, options,
+                               st.ctx->options.publish_time_utc_offset_minutes, id);
+  } catch (const std::exception& e) {
+    return caf::make_error(ec::bad_message, "queue '" + st.ctx->queue() + "': " + e.what());
+  }
+  auto rp = self->make_response_promise<push_receipt>();
+  self->request(st.publisher, caf::infinite, push_atom::value,
+                std::vector<std::string>{std::move(body)}, std::vector<std::string>{id})
+    .then([rp](std::vector<push_receipt>& receipts) mutable { rp.deliver(receipts.at(0)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 } // namespace
 
-caf::behavior queue_supervisor(self_ptr self, detail::queue_context_ptr ctx) {
+supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_context_ptr ctx,
+                                                 publisher_actor publisher) {
   self->state.ctx = std::move(ctx);
+  self->state.publisher = std::move(publisher);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // The children are monitored, not linked (a crashed child is restarted, it must not take the
   // supervisor down); so when the supervisor is told to exit, it takes them down itself, or the
@@ -163,35 +224,62 @@ caf::behavior queue_supervisor(self_ptr self, detail::queue_context_ptr ctx) {
       auto& st = self->state;
       if (!st.running)
         return true;
-      st.stop_promises.push_back(self->make_response_promise());
+      if (st.restarting) { // nothing runs: the restart just doesn't happen
+        st.running = false;
+        st.ctx->consuming->store(false);
+        st.restarting = false;
+        return true;
+      }
+      st.stop_promises.push_back(self->make_response_promise<bool>());
       if (!st.stopping) {
         st.stopping = true;
         st.ctx->log->info("queue '{}': stopping: no more fetching, waiting for running tasks",
                           st.ctx->queue());
-        self->request(st.dispatcher, caf::infinite, drain_atom::value).then([self](bool) {
+        auto dispatcher = st.dispatcher;
+        self->request(dispatcher, caf::infinite, drain_atom::value).then([self, dispatcher](bool) {
+          if (self->state.dispatcher != dispatcher)
+            return; // answered by a dispatcher that has been replaced since
           self->state.drained = true;
           finish_stop_if_done(self);
         });
       }
-      return caf::delegated<bool>();
+      return st.stop_promises.back();
     },
-    [self](push_atom, const std::string& kwargs) -> caf::result<std::string> {
-      try {
-        return self->state.ctx->push_kwargs(kwargs);
-      } catch (const std::exception& e) {
-        return caf::make_error(caf::sec::invalid_argument, std::string{e.what()});
+    [self](push_atom, const std::string& kwargs) { return push(self, kwargs, {}); },
+    [self](push_atom, const std::string& kwargs, const task_options& options) {
+      return push(self, kwargs, options);
+    },
+    [self](stats_atom) -> caf::result<queue_stats> {
+      auto& st = self->state;
+      if (!st.dispatcher) {
+        queue_stats idle;
+        idle.queue_name = st.ctx->queue();
+        idle.consuming = st.running;
+        return idle;
       }
+      return self->delegate(st.dispatcher, stats_atom::value);
     },
     [self](healthy_atom, uint32_t slot) {
       auto& st = self->state;
       if (slot < st.fetchers.size())
         st.fetchers[slot].backoff = st.ctx->options.restart_backoff;
+      st.restart_backoff = st.ctx->options.restart_backoff;
     },
     [self](restart_atom, uint32_t slot) {
       auto& st = self->state;
-      if (st.running && !st.stopping && slot < st.fetchers.size() && !st.fetchers[slot].handle)
+      if (st.running && !st.stopping && !st.restarting && slot < st.fetchers.size()
+          && !st.fetchers[slot].handle)
         spawn_fetcher(self, slot);
     },
+    [self](restart_atom) {
+      auto& st = self->state;
+      if (!st.running || st.stopping || !st.restarting)
+        return;
+      st.restarting = false;
+      spawn_children(self);
+      st.ctx->log->info("queue '{}': the queue's actors are running again", st.ctx->queue());
+    },
+    [self](dispatch_atom) { return self->state.dispatcher; },
   };
 }
 

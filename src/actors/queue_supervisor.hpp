@@ -1,17 +1,14 @@
-// queue_supervisor: one per booster. consume() makes it spawn the queue's actors; it restarts a
-// fetcher whose broker failed after a backoff (1 s doubling to 60 s, reset once a fetch works),
-// replaces a crashed worker, and runs the graceful stop. Its handle is what CAF code talks to:
-//   (consume_atom)                 start consuming
-//   (stop_atom) -> bool            stop gracefully; answers when in-flight tasks are acked
-//   (push_atom, kwargs JSON) -> task id string
+// queue_supervisor: one per consuming booster. consume makes it spawn the queue's actors; it
+// restarts a fetcher whose broker failed after a backoff (1 s doubling to 60 s, reset once a
+// fetch works), replaces a crashed worker, restarts the whole queue (after the same backoff)
+// when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop. Its public
+// interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
 #pragma once
 
 #include <chrono>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
-#include <caf/response_promise.hpp>
-#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
 #include "core/queue_context.hpp"
@@ -29,18 +26,22 @@ struct queue_supervisor_state {
   // Not an aggregate: C++20 would let CAF construct an aggregate state from the actor pointer.
   queue_supervisor_state() = default;
   detail::queue_context_ptr ctx;
-  bool running = false;
+  publisher_actor publisher;    // pushes sent to the supervisor go through it
+  bool running = false;         // consume asked for and no stop since
   bool stopping = false;
   bool drained = false;
+  bool restarting = false;      // the queue's actors died; a restart is scheduled
+  std::chrono::milliseconds restart_backoff{0}; // for whole-queue restarts
   dispatcher_actor dispatcher;
   rate_limiter_actor rate_limiter;
   heartbeat_actor heartbeat;
   std::vector<fetcher_slot> fetchers;
   std::vector<worker_actor> workers;
-  std::vector<caf::response_promise> stop_promises;
+  std::vector<caf::typed_response_promise<bool>> stop_promises;
 };
 
-caf::behavior queue_supervisor(caf::stateful_actor<queue_supervisor_state>* self,
-                               detail::queue_context_ptr ctx);
+supervisor_actor::behavior_type
+queue_supervisor(supervisor_actor::stateful_pointer<queue_supervisor_state> self,
+                 detail::queue_context_ptr ctx, publisher_actor publisher);
 
 } // namespace funboost::actors

@@ -8,7 +8,7 @@ namespace funboost::actors {
 namespace {
 
 using self_ptr = rate_limiter_actor::stateful_pointer<rate_limiter_state>;
-using clock = std::chrono::steady_clock;
+using clock = caf::actor_clock;
 
 /// Timer ticks closer than this would cost more than they add; tokens due in between are
 /// issued together at the next tick.
@@ -19,15 +19,16 @@ void schedule_tick(self_ptr self) {
   if (st.tick_scheduled || st.wanted == 0)
     return;
   st.tick_scheduled = true;
-  auto wait = std::max<clock::duration>(st.next_token - clock::now(), clock::duration::zero());
+  auto wait = std::max<clock::duration_type>(st.next_token - self->clock().now(),
+                                            clock::duration_type::zero());
   if (st.interval < min_tick)
-    wait = std::max<clock::duration>(wait, min_tick);
+    wait = std::max<clock::duration_type>(wait, min_tick);
   self->delayed_send(self, wait, tick_atom::value);
 }
 
 void issue_due_tokens(self_ptr self) {
   auto& st = self->state;
-  auto now = clock::now();
+  auto now = self->clock().now();
   // After an idle spell the schedule restarts now: an idle queue earns no burst.
   if (st.next_token + st.interval < now)
     st.next_token = now;
@@ -46,8 +47,9 @@ void issue_due_tokens(self_ptr self) {
 
 rate_limiter_actor::behavior_type rate_limiter(self_ptr self, double qps) {
   auto& st = self->state;
-  st.interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / qps));
-  st.next_token = clock::now();
+  st.interval = std::chrono::duration_cast<clock::duration_type>(
+    std::chrono::duration<double>(1.0 / qps));
+  st.next_token = self->clock().now();
   return {
     [self](want_atom, uint32_t n) {
       auto& st = self->state;

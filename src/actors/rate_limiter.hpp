@@ -4,6 +4,8 @@
 // stays exact from 0.02/s to 100k/s whatever the function's duration.
 #pragma once
 
+#include <caf/actor_clock.hpp>
+
 #include <chrono>
 
 #include "actors/actors.hpp"
@@ -15,8 +17,8 @@ struct rate_limiter_state {
   // Not an aggregate: C++20 would let CAF construct an aggregate state from the actor pointer.
   rate_limiter_state() = default;
   dispatcher_actor dispatcher; // whoever sent the latest want
-  std::chrono::steady_clock::duration interval{};
-  std::chrono::steady_clock::time_point next_token{};
+  caf::actor_clock::duration_type interval{};
+  caf::actor_clock::time_point next_token{}; // on the actor's clock: tests drive it
   uint32_t wanted = 0;
   bool tick_scheduled = false;
 };

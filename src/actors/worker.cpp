@@ -4,7 +4,8 @@
 
 #include "actors/exit_reason.hpp"
 #include "core/result_registry.hpp"
-#include "core/task_extra.hpp"
+#include "core/status_record.hpp"
+#include "results/result_store.hpp"
 
 namespace funboost::actors {
 
@@ -12,25 +13,60 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The final outcome of an RPC task: to this process's waiters at once, and to the result
+/// store (funboost's status record, written once) for every other process's.
+void report_result(const detail::queue_context& ctx, const task& t, bool ok,
+                   std::string result_json, std::string type, std::string message,
+                   double time_start) {
+  const auto& c = t.controls;
+  std::string record;
+  if (ctx.results) {
+    detail::status_record_input in;
+    in.queue_name = ctx.queue();
+    in.function_name = ctx.options.function_name;
+    in.task_id = c.task_id;
+    in.message_json = t.body;
+    in.success = ok;
+    in.result_json = result_json;
+    in.exception_type = type;
+    in.exception_message = message;
+    in.run_times = static_cast<int>(t.attempts);
+    in.time_start = time_start;
+    in.time_end = unix_now();
+    in.rpc_result_expire_seconds = static_cast<int>(ctx.options.rpc_result_expire.count());
+    record = detail::make_status_record(in);
+    ctx.results->write(c.task_id, record);
+  }
+  detail::deliver_result(c.task_id, ok, std::move(result_json), std::move(type),
+                         std::move(message), std::move(record));
+}
+
 /// Runs one task and returns what the dispatcher should do with it.
 task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) {
   const auto& ctx = *self->state.ctx;
   const auto& queue = ctx.queue();
+  const auto& c = t.controls;
   auto& log = *ctx.log;
   ++t.attempts;
 
   simdjson::dom::element root;
   simdjson::dom::object message;
-  if (self->state.parser.parse(t.body).get(root) || root.get_object().get(message)) {
+  if (!c.is_object || self->state.parser.parse(t.body).get(root)
+      || root.get_object().get(message)) {
     log.error("queue '{}': a message is not a JSON object and was moved to '{}'; fix the "
               "producer. Message: {:.200}",
               queue, dead_letter_queue(queue), t.body);
     return task_status::dead_letter;
   }
-  auto extra = detail::read_task_extra(message, ctx.options);
 
-  log.info("queue '{}': task {} starts (attempt {} of {})", queue, extra.task_id, t.attempts,
-           extra.max_retries + 1);
+  log.info("queue '{}': task {} starts (attempt {} of {})", queue, c.task_id, t.attempts,
+           c.max_retries + 1);
+  auto time_start = unix_now();
   auto started = clock::now();
   call_outcome outcome;
   try {
@@ -38,31 +74,31 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   } catch (const decode_error& e) {
     log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
               "producer's arguments or the function's parameter types.",
-              queue, extra.task_id, e.what(), dead_letter_queue(queue));
-    if (extra.rpc)
-      detail::deliver_result(extra.task_id, false, "null", "funboost::decode_error", e.what());
+              queue, c.task_id, e.what(), dead_letter_queue(queue));
+    if (c.rpc)
+      report_result(ctx, t, false, "null", "funboost::decode_error", e.what(), time_start);
     return task_status::dead_letter;
   }
   auto took = std::chrono::duration<double>(clock::now() - started).count();
 
   if (outcome.ok) {
-    log.info("queue '{}': task {} done in {:.6f} s, result {:.200}", queue, extra.task_id,
-             took, outcome.result_json);
-    if (extra.rpc)
-      detail::deliver_result(extra.task_id, true, std::move(outcome.result_json), {}, {});
+    log.info("queue '{}': task {} done in {:.6f} s, result {:.200}", queue, c.task_id, took,
+             outcome.result_json);
+    if (c.rpc)
+      report_result(ctx, t, true, std::move(outcome.result_json), {}, {}, time_start);
     return task_status::done;
   }
-  if (t.attempts <= static_cast<uint32_t>(extra.max_retries)) {
+  if (t.attempts <= static_cast<uint32_t>(c.max_retries)) {
     log.warn("queue '{}': task {} failed in {:.6f} s (attempt {} of {}): {}: {}; retrying",
-             queue, extra.task_id, took, t.attempts, extra.max_retries + 1,
-             outcome.exception_type, outcome.exception_message);
+             queue, c.task_id, took, t.attempts, c.max_retries + 1, outcome.exception_type,
+             outcome.exception_message);
     return task_status::retry;
   }
-  log.error("queue '{}': task {} failed for good after {} attempts: {}: {}", queue,
-            extra.task_id, t.attempts, outcome.exception_type, outcome.exception_message);
-  if (extra.rpc)
-    detail::deliver_result(extra.task_id, false, "null", outcome.exception_type,
-                           outcome.exception_message);
+  log.error("queue '{}': task {} failed for good after {} attempts: {}: {}", queue, c.task_id,
+            t.attempts, outcome.exception_type, outcome.exception_message);
+  if (c.rpc)
+    report_result(ctx, t, false, "null", outcome.exception_type, outcome.exception_message,
+                  time_start);
   return ctx.options.dead_letter_on_failure ? task_status::dead_letter : task_status::failed;
 }
 

@@ -1,33 +1,37 @@
-// The non-template half of a booster: validates options, owns the publisher connection
-// (push retries), and talks to the queue_supervisor actor.
+// The non-template half of a booster: validates options, makes the queue's context, spawns
+// its publisher and (with a function) its queue_supervisor, registers the queue with the
+// runtime's node, and runs push()'s fast path on the caller's thread.
 #include <funboost/booster.hpp>
 #include <funboost/runtime.hpp>
 
-#include <mutex>
 #include <stdexcept>
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/node.hpp"
+#include "actors/publisher.hpp"
 #include "actors/queue_supervisor.hpp"
+#include "core/direct_publisher.hpp"
+#include "core/kwargs_check.hpp"
 #include "core/logging.hpp"
-#include "core/publisher.hpp"
 #include "core/queue_context.hpp"
 #include "core/result_registry.hpp"
+#include "results/result_store.hpp"
 
 namespace funboost::detail {
 
 namespace {
 
-void validate(const booster_options& o, std::size_t arity) {
+void validate(const booster_options& o, std::size_t arity, bool publish_only) {
   auto fail = [&](const std::string& what) {
     throw std::invalid_argument("queue '" + o.queue_name + "': " + what);
   };
   if (o.queue_name.empty())
     throw std::invalid_argument("booster_options.queue_name is required: name the queue, e.g. "
                                 "{.queue_name = \"queue_test2\"}");
-  if (o.arg_names.size() != arity)
+  if (!publish_only && o.arg_names.size() != arity)
     fail("arg_names has " + std::to_string(o.arg_names.size()) + " names but the function takes "
          + std::to_string(arity) + " arguments; give one name per parameter or none");
   if (o.conn_num < 1)
@@ -46,42 +50,55 @@ void validate(const booster_options& o, std::size_t arity) {
     fail("broker.outbox_dir must name a directory (messages a broker refused are kept there)");
 }
 
-class booster_core_impl final : public booster_core,
-                                public std::enable_shared_from_this<booster_core_impl> {
+queue_info info_of(const booster_options& o, bool publish_only) {
+  queue_info info;
+  info.queue_name = o.queue_name;
+  info.broker_kind = o.broker_kind;
+  info.function_name = o.function_name;
+  info.arg_names = o.arg_names;
+  info.optional_arg_names = o.optional_arg_names;
+  info.conn_num = o.conn_num;
+  info.concurrent_num = o.concurrent_num;
+  info.qps = o.qps;
+  info.max_retries = o.max_retries;
+  info.is_using_rpc_mode = o.is_using_rpc_mode;
+  info.publish_only = publish_only;
+  return info;
+}
+
+class booster_core_impl final : public booster_core {
 public:
-  booster_core_impl(caf::actor_system& system, booster_options options, task_function fn)
-    : system_(system) {
+  booster_core_impl(runtime& rt, caf::actor_system& system, node_actor node,
+                    std::shared_ptr<result_store> results, booster_options options,
+                    task_function fn)
+    : system_(system), node_(std::move(node)) {
+    bool publish_only = !fn;
+    if (options.function_name.empty())
+      options.function_name = options.queue_name;
     auto ctx = std::make_shared<queue_context>();
     ctx->options = std::move(options);
     ctx->broker = make_broker(ctx->options);
     ctx->function = std::move(fn);
     ctx->log = queue_logger(ctx->options);
+    ctx->results = std::move(results);
     ctx_ = ctx;
-    log_ = ctx->log;
-    publisher_ = std::make_unique<publisher>(ctx_);
-  }
-
-  /// Spawns the supervisor; separate from the constructor because it needs shared_from_this.
-  void start_supervisor() {
-    auto ctx = std::const_pointer_cast<queue_context>(ctx_);
-    std::weak_ptr<booster_core_impl> weak = shared_from_this(); // no cycle through the actor
-    ctx->push_kwargs = [weak](const std::string& kwargs) {
-      auto self = weak.lock();
-      if (!self)
-        throw std::runtime_error("the booster is gone");
-      std::string id;
-      auto body = message_from_kwargs(kwargs, {}, self->options().publish_time_utc_offset_minutes,
-                                      id);
-      auto slots = self->publish({std::move(body)}, {id}, self->options().is_using_rpc_mode);
-      if (!slots[0]->publish_failure.empty())
-        throw std::runtime_error(slots[0]->publish_failure);
-      return id;
-    };
-    supervisor_ = system_.spawn(actors::queue_supervisor, ctx_);
+    info_ = info_of(ctx_->options, publish_only);
+    direct_ = std::make_unique<direct_publisher>(ctx_);
+    publisher_ = system_.spawn<caf::detached>(actors::publisher, ctx_);
+    if (publish_only)
+      learn_signature();
+    else
+      supervisor_ = system_.spawn(actors::queue_supervisor, ctx_, publisher_);
+    caf::anon_send(caf::actor_cast<actors::node_internal_actor>(node_), actors::put_atom::value,
+                   actors::queue_entry{info_, ctx_, supervisor_, publisher_});
+    (void) rt;
   }
 
   ~booster_core_impl() override {
+    caf::anon_send(caf::actor_cast<actors::node_internal_actor>(node_),
+                   actors::forget_atom::value, ctx_->queue(), publisher_);
     caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(publisher_, caf::exit_reason::user_shutdown);
   }
 
   const booster_options& options() const override { return ctx_->options; }
@@ -94,63 +111,165 @@ public:
     for (auto& id : task_ids) {
       auto slot = std::make_shared<result_slot>();
       slot->queue_name = ctx_->queue();
-      slot->task_id = std::move(id);
+      slot->task_id = id;
       slot->rpc = rpc;
       if (rpc)
-        expect_result(slot); // before publishing: a fast consumer may finish first
+        expect(slot); // before publishing: a fast consumer may finish first
       slots.push_back(std::move(slot));
     }
-    auto failure = publisher_->publish(std::move(bodies));
-    if (!failure.empty()) {
+    auto failure = direct_->publish(bodies);
+    if (!failure.empty())
+      failure = publish_with_retries(std::move(bodies), std::move(task_ids));
+    if (!failure.empty())
       for (auto& slot : slots) {
         std::lock_guard guard{slot->mutex};
         slot->publish_failure = failure;
       }
-    }
     return slots;
   }
 
-  void consume() override { caf::anon_send(supervisor_, actors::consume_atom::value); }
+  void consume() override {
+    if (!supervisor_)
+      throw std::logic_error("queue '" + ctx_->queue() + "': a publish-only booster "
+                             "(rt.publisher) cannot consume; boost the function instead");
+    caf::anon_send(supervisor_, consume_atom::value);
+  }
 
   void stop() override {
+    if (!supervisor_)
+      return;
     caf::scoped_actor self{system_};
-    self->request(supervisor_, caf::infinite, actors::stop_atom::value)
+    self->request(supervisor_, caf::infinite, stop_atom::value)
       .receive([](bool) {},
                [&](const caf::error& err) {
-                 log_->error("queue '{}': stop failed: {}", ctx_->queue(),
-                             system_.render(err));
+                 ctx_->log->error("queue '{}': stop failed: {}", ctx_->queue(),
+                                  system_.render(err));
                });
   }
 
   void clear() override {
-    publisher_->with_connection([&](broker_connection& c) { c.clear(ctx_->queue()); });
+    direct_->with_connection([&](broker_connection& c) { c.clear(ctx_->queue()); });
   }
 
   std::size_t message_count() override {
     std::size_t n = 0;
-    publisher_->with_connection([&](broker_connection& c) { n = c.count(ctx_->queue()); });
+    direct_->with_connection([&](broker_connection& c) { n = c.count(ctx_->queue()); });
     return n;
   }
 
-  caf::actor supervisor() const override { return supervisor_; }
+  queue_supervisor_actor supervisor() const override { return supervisor_; }
+
+  queue_info info() const override {
+    auto info = info_;
+    info.consuming = ctx_->consuming->load();
+    return info;
+  }
 
 private:
+  /// RPC: this process's worker delivers through the registry; a result store also watches
+  /// for a record written by another process's consumer.
+  void expect(const std::shared_ptr<result_slot>& slot) {
+    expect_result(slot);
+    if (!ctx_->results)
+      return;
+    ctx_->results->watch(slot);
+    std::weak_ptr<result_slot> weak = slot;
+    slot->on_finish([weak] {
+      if (auto s = weak.lock())
+        forget_result(s); // finished by the store: the registry lets go too
+    });
+  }
+
+  /// The fast path failed: the publisher actor retries on its timer and keeps what still
+  /// fails in the outbox. Blocks this (caller's) thread until it answers; "" when published.
+  std::string publish_with_retries(std::vector<std::string> bodies,
+                                   std::vector<std::string> task_ids) {
+    std::string failure;
+    caf::scoped_actor self{system_};
+    self->request(publisher_, caf::infinite, actors::retry_atom::value, std::move(bodies),
+                  std::move(task_ids))
+      .receive(
+        [&](std::vector<push_receipt>& receipts) {
+          if (!receipts.empty() && receipts[0].status != ec::none)
+            failure = receipts[0].detail;
+        },
+        [&](caf::error& err) { failure = system_.render(err); });
+    return failure;
+  }
+
+  /// A publish-only booster learns the queue's signature: from a consuming booster of this
+  /// runtime, else from the queue registry its consumers wrote (funboost's params record).
+  void learn_signature() {
+    caf::scoped_actor self{system_};
+    bool found = false;
+    self->request(node_, caf::infinite, queues_atom::value)
+      .receive(
+        [&](const std::vector<queue_info>& queues) {
+          for (const auto& q : queues)
+            if (q.queue_name == info_.queue_name && !q.publish_only) {
+              info_.function_name = q.function_name;
+              info_.arg_names = q.arg_names;
+              info_.optional_arg_names = q.optional_arg_names;
+              found = true;
+            }
+        },
+        [](const caf::error&) {});
+    if (found)
+      return;
+    try {
+      std::string params;
+      direct_->with_connection(
+        [&](broker_connection& c) { params = c.registered_params(ctx_->queue()); });
+      if (read_signature(params, info_))
+        return;
+    } catch (const std::exception& e) {
+      ctx_->log->warn("queue '{}': the queue registry could not be read ({}); pushes are sent "
+                      "without checking their arguments",
+                      ctx_->queue(), e.what());
+      return;
+    }
+    ctx_->log->info("queue '{}': no consumer has registered this queue's signature yet; "
+                    "pushes are sent without checking their arguments",
+                    ctx_->queue());
+  }
+
   caf::actor_system& system_;
+  node_actor node_;
   queue_context_ptr ctx_;
-  std::shared_ptr<spdlog::logger> log_;
-  caf::actor supervisor_;
-  std::unique_ptr<publisher> publisher_;
+  queue_info info_;
+  std::unique_ptr<direct_publisher> direct_;
+  actors::publisher_actor publisher_;
+  queue_supervisor_actor supervisor_;
 };
 
 } // namespace
 
-std::shared_ptr<booster_core> make_booster_core(caf::actor_system& system,
-                                                booster_options options, task_function fn,
-                                                std::size_t arity) {
-  validate(options, arity);
-  auto core = std::make_shared<booster_core_impl>(system, std::move(options), std::move(fn));
-  core->start_supervisor();
-  return core;
+std::shared_ptr<booster_core> make_booster_core(runtime& rt, booster_options options,
+                                                task_function fn, std::size_t arity) {
+  bool publish_only = !fn;
+  validate(options, arity, publish_only);
+  auto results = rt.result_store_for(options);
+  return std::make_shared<booster_core_impl>(rt, *rt.system_, rt.node_, std::move(results),
+                                             std::move(options), std::move(fn));
 }
 
 } // namespace funboost::detail
+
+namespace funboost {
+
+async_result<json_text> queue_publisher::publish(std::string_view kwargs_json,
+                                                 const task_options& options) const {
+  if (auto problem = detail::check_kwargs(core_->info(), kwargs_json); !problem.empty())
+    throw std::invalid_argument(problem);
+  std::string id;
+  auto body = message_from_kwargs(kwargs_json, options,
+                                  core_->options().publish_time_utc_offset_minutes, id);
+  bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
+  std::vector<std::string> bodies(1), ids(1);
+  bodies[0] = std::move(body);
+  ids[0] = std::move(id);
+  auto slots = core_->publish(std::move(bodies), std::move(ids), rpc);
+  return async_result<json_text>{std::move(slots[0])};
+}
+
+} // namespace funboost

@@ -1,7 +1,8 @@
-// What every actor of one queue shares: its options, broker, function and logger. Immutable
+// What every actor of one queue shares: its options, broker, function, logger and result store. Immutable
 // once the queue starts, so actors on any thread may read it without locks.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,14 +15,16 @@
 
 namespace funboost::detail {
 
+class result_store;
+
 struct queue_context {
   booster_options options;
   std::shared_ptr<funboost::broker> broker;
   task_function function;
   std::shared_ptr<spdlog::logger> log;
-  /// Publishes a JSON object of keyword arguments as a task; returns its task id. Used by the
-  /// supervisor for (push_atom, kwargs) messages from CAF code.
-  std::function<std::string(const std::string&)> push_kwargs;
+  std::shared_ptr<result_store> results; // null: RPC results stay in this process
+  /// Set by the supervisor while it consumes; read by the node for its queue list.
+  std::shared_ptr<std::atomic<bool>> consuming = std::make_shared<std::atomic<bool>>(false);
 
   const std::string& queue() const { return options.queue_name; }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.

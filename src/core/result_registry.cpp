@@ -31,8 +31,24 @@ void expect_result(std::shared_ptr<result_slot> slot) {
   s.slots[slot->task_id] = std::move(slot);
 }
 
+std::shared_ptr<result_slot> find_result(const std::string& task_id) {
+  auto& s = shard_for(task_id);
+  std::lock_guard guard{s.mutex};
+  auto i = s.slots.find(task_id);
+  return i == s.slots.end() ? nullptr : i->second;
+}
+
+void forget_result(const std::shared_ptr<result_slot>& slot) {
+  auto& s = shard_for(slot->task_id);
+  std::lock_guard guard{s.mutex};
+  auto i = s.slots.find(slot->task_id);
+  if (i != s.slots.end() && i->second == slot)
+    s.slots.erase(i);
+}
+
 bool deliver_result(const std::string& task_id, bool ok, std::string result_json,
-                    std::string exception_type, std::string exception_message) {
+                    std::string exception_type, std::string exception_message,
+                    std::string record_json) {
   std::shared_ptr<result_slot> slot;
   {
     auto& s = shard_for(task_id);
@@ -44,7 +60,7 @@ bool deliver_result(const std::string& task_id, bool ok, std::string result_json
     s.slots.erase(i);
   }
   slot->finish(ok, std::move(result_json), std::move(exception_type),
-               std::move(exception_message));
+               std::move(exception_message), std::move(record_json));
   return true;
 }
 

@@ -1,5 +1,5 @@
 // In-process RPC results: push() in RPC mode registers a slot under its task id, the worker
-// that finishes the task delivers into it. Sharded so pushes from many threads rarely contend.
+// that finishes the task delivers into it (and a result store, for other processes' records). Sharded so pushes from many threads rarely contend.
 #pragma once
 
 #include <memory>
@@ -12,8 +12,15 @@ namespace funboost::detail {
 /// Registers `slot` under slot->task_id until a worker delivers its outcome.
 void expect_result(std::shared_ptr<result_slot> slot);
 
+/// The slot registered under `task_id`, or null.
+std::shared_ptr<result_slot> find_result(const std::string& task_id);
+
+/// Removes `slot` from the registry if it is still the one registered (a waiter gave up).
+void forget_result(const std::shared_ptr<result_slot>& slot);
+
 /// Delivers the final outcome of `task_id` if anyone expects it; false if no one does.
 bool deliver_result(const std::string& task_id, bool ok, std::string result_json,
-                    std::string exception_type, std::string exception_message);
+                    std::string exception_type, std::string exception_message,
+                    std::string record_json = {});
 
 } // namespace funboost::detail

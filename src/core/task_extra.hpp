@@ -1,4 +1,5 @@
-// Reads the per-message controls from a message's "extra" object (funboost's wire format).
+// Reads the per-message controls from a message's "extra" object (funboost's wire format),
+// once, when the message is fetched (see actors::task_controls).
 #pragma once
 
 #include <string>
@@ -7,14 +8,17 @@
 
 #include <funboost/options.hpp>
 
+#include "actors/actors.hpp"
+
 namespace funboost::detail {
 
-struct task_extra {
-  std::string task_id; // from extra.task_id; a new UUIDv7 if the message has none
-  int max_retries = 0; // extra.max_retry_times when truthy, else the booster's
-  bool rpc = false;    // extra.is_using_rpc_mode when truthy, else the booster's
-};
+/// The controls of `message` (a parsed JSON object), with the booster's defaults.
+actors::task_controls read_task_controls(simdjson::dom::object message,
+                                         const booster_options& options);
 
-task_extra read_task_extra(simdjson::dom::object message, const booster_options& options);
+/// Parses `body` with `parser` and reads its controls; a body that is not a JSON object gets
+/// is_object = false (and a fresh task id, so logs can name it).
+actors::task_controls read_task_controls(simdjson::dom::parser& parser, const std::string& body,
+                                         const booster_options& options);
 
 } // namespace funboost::detail

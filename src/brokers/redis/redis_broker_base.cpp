@@ -1,5 +1,7 @@
 #include "brokers/redis/redis_broker_base.hpp"
 
+#include <algorithm>
+
 #include <funboost/codec.hpp>
 
 #include "brokers/redis/redis_url.hpp"
@@ -49,18 +51,26 @@ std::string params_json(const booster_options& o, const std::string& funboost_ki
   w.key("final_func_input_params_info");
   w.raw("{");
   w.key("func_name");
-  w.string(o.queue_name);
-  w.raw(",");
-  w.key("must_arg_name_list");
-  w.raw("[");
-  for (std::size_t i = 0; i < o.arg_names.size(); ++i) {
-    if (i)
-      w.raw(",");
-    w.string(o.arg_names[i]);
-  }
-  w.raw("],");
-  w.key("optional_arg_name_list");
-  w.raw("[]}}}");
+  w.string(o.function_name.empty() ? o.queue_name : o.function_name);
+  std::vector<std::string> must;
+  for (const auto& name : o.arg_names)
+    if (std::find(o.optional_arg_names.begin(), o.optional_arg_names.end(), name)
+        == o.optional_arg_names.end())
+      must.push_back(name);
+  auto list = [&](const char* key, const std::vector<std::string>& names) {
+    w.raw(",");
+    w.key(key);
+    w.raw("[");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (i)
+        w.raw(",");
+      w.string(names[i]);
+    }
+    w.raw("]");
+  };
+  list("must_arg_name_list", must);
+  list("optional_arg_name_list", o.optional_arg_names);
+  w.raw("}}}");
   return out;
 }
 
@@ -69,6 +79,7 @@ std::string params_json(const booster_options& o, const std::string& funboost_ki
 redis_broker_base::redis_broker_base(const booster_options& options, std::string funboost_kind)
   : where_{options.broker_kind, options.queue_name, parse_redis_address(options)},
     params_json_(params_json(options, funboost_kind)),
+    register_queue_(options.broker.register_queue),
     log_(detail::queue_logger(options)) {
   timing_.heartbeat_interval = option_ms(options, "heartbeat_interval_ms",
                                          timing_.heartbeat_interval);
@@ -88,7 +99,7 @@ redis_broker_base::~redis_broker_base() = default;
 
 std::unique_ptr<redis_connection> redis_broker_base::open() {
   auto conn = std::make_unique<redis_connection>(where_);
-  if (!registered_.load(std::memory_order_acquire)) {
+  if (register_queue_ && !registered_.load(std::memory_order_acquire)) {
     auto replies = conn->pipeline(
       {{"HSET", key("funboost_queue__consumer_parmas"), queue(), params_json_},
        {"SADD", key("funboost_all_queue_names"), queue()}});

@@ -46,6 +46,7 @@ private:
   redis_where where_;
   redis_timing timing_;
   std::string params_json_;
+  bool register_queue_ = true; // false for publish-only boosters: the record is the consumers'
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<bool> registered_{false};
   std::mutex keeper_mutex_;

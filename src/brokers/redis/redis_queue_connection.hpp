@@ -21,6 +21,13 @@ public:
   redis_queue_connection(std::shared_ptr<Broker> broker, std::unique_ptr<redis_connection> conn)
     : broker_(std::move(broker)), conn_(std::move(conn)) {}
 
+  std::string registered_params(const std::string& queue) override {
+    return reconnecting([&] {
+      auto r = conn_->run({"HGET", broker_->key("funboost_queue__consumer_parmas"), queue});
+      return reply_text(r.get());
+    });
+  }
+
 protected:
   void reopen() { conn_ = broker_->open(); }
 
