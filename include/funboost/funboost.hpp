@@ -13,5 +13,7 @@
 #include <funboost/codec.hpp>
 #include <funboost/function_binding.hpp>
 #include <funboost/options.hpp>
+#include <funboost/protocol.hpp>
+#include <funboost/queue_publisher.hpp>
 #include <funboost/runtime.hpp>
 #include <funboost/wire.hpp>

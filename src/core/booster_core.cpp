@@ -68,7 +68,7 @@ queue_info info_of(const booster_options& o, bool publish_only) {
 
 class booster_core_impl final : public booster_core {
 public:
-  booster_core_impl(runtime& rt, caf::actor_system& system, node_actor node,
+  booster_core_impl(caf::actor_system& system, node_actor node, std::shared_ptr<broker> broker,
                     std::shared_ptr<result_store> results, booster_options options,
                     task_function fn)
     : system_(system), node_(std::move(node)) {
@@ -77,7 +77,7 @@ public:
       options.function_name = options.queue_name;
     auto ctx = std::make_shared<queue_context>();
     ctx->options = std::move(options);
-    ctx->broker = make_broker(ctx->options);
+    ctx->broker = std::move(broker);
     ctx->function = std::move(fn);
     ctx->log = queue_logger(ctx->options);
     ctx->results = std::move(results);
@@ -91,7 +91,6 @@ public:
       supervisor_ = system_.spawn(actors::queue_supervisor, ctx_, publisher_);
     caf::anon_send(caf::actor_cast<actors::node_internal_actor>(node_), actors::put_atom::value,
                    actors::queue_entry{info_, ctx_, supervisor_, publisher_});
-    (void) rt;
   }
 
   ~booster_core_impl() override {
@@ -248,9 +247,11 @@ std::shared_ptr<booster_core> make_booster_core(runtime& rt, booster_options opt
                                                 task_function fn, std::size_t arity) {
   bool publish_only = !fn;
   validate(options, arity, publish_only);
+  auto broker = make_broker(options); // first: a bad broker URL is the error to report
   auto results = rt.result_store_for(options);
-  return std::make_shared<booster_core_impl>(rt, *rt.system_, rt.node_, std::move(results),
-                                             std::move(options), std::move(fn));
+  return std::make_shared<booster_core_impl>(*rt.system_, rt.node_, std::move(broker),
+                                             std::move(results), std::move(options),
+                                             std::move(fn));
 }
 
 } // namespace funboost::detail

@@ -1,6 +1,7 @@
 #include "core/result_registry.hpp"
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <unordered_map>
@@ -9,9 +10,26 @@ namespace funboost::detail {
 
 namespace {
 
+/// Finished results each shard remembers (oldest forgotten first), so a waiter that asks by
+/// task id after the task finished (the node's result_atom, rt.result) still finds it.
+constexpr std::size_t finished_per_shard = 1024;
+
 struct shard {
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<result_slot>> slots;
+  std::unordered_map<std::string, std::shared_ptr<result_slot>> finished;
+  std::deque<std::string> finished_order;
+
+  void remember_finished(std::shared_ptr<result_slot> slot) {
+    auto id = slot->task_id;
+    if (!finished.emplace(id, std::move(slot)).second)
+      return;
+    finished_order.push_back(std::move(id));
+    if (finished_order.size() > finished_per_shard) {
+      finished.erase(finished_order.front());
+      finished_order.pop_front();
+    }
+  }
 };
 
 std::array<shard, 16>& shards() {
@@ -34,8 +52,10 @@ void expect_result(std::shared_ptr<result_slot> slot) {
 std::shared_ptr<result_slot> find_result(const std::string& task_id) {
   auto& s = shard_for(task_id);
   std::lock_guard guard{s.mutex};
-  auto i = s.slots.find(task_id);
-  return i == s.slots.end() ? nullptr : i->second;
+  if (auto i = s.slots.find(task_id); i != s.slots.end())
+    return i->second;
+  auto i = s.finished.find(task_id);
+  return i == s.finished.end() ? nullptr : i->second;
 }
 
 void forget_result(const std::shared_ptr<result_slot>& slot) {
@@ -58,6 +78,7 @@ bool deliver_result(const std::string& task_id, bool ok, std::string result_json
       return false;
     slot = std::move(i->second);
     s.slots.erase(i);
+    s.remember_finished(slot);
   }
   slot->finish(ok, std::move(result_json), std::move(exception_type),
                std::move(exception_message), std::move(record_json));

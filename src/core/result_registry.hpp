@@ -12,7 +12,7 @@ namespace funboost::detail {
 /// Registers `slot` under slot->task_id until a worker delivers its outcome.
 void expect_result(std::shared_ptr<result_slot> slot);
 
-/// The slot registered under `task_id`, or null.
+/// The slot registered under `task_id` (waiting, or among the recently finished), or null.
 std::shared_ptr<result_slot> find_result(const std::string& task_id);
 
 /// Removes `slot` from the registry if it is still the one registered (a waiter gave up).
