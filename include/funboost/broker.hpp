@@ -70,6 +70,15 @@ class broker {
 public:
   virtual ~broker() = default;
   virtual std::unique_ptr<broker_connection> connect() = 0;
+
+  /// Upkeep while the queue consumes (e.g. Redis heartbeats and recovering dead consumers'
+  /// messages), so a broker needs no thread of its own: the queue's heartbeat actor calls it
+  /// on a timer, one call at a time; it may block briefly. Returns how long until the next call.
+  virtual std::chrono::milliseconds maintain() { return std::chrono::minutes(1); }
+
+  /// Gives the broker a way to ask for maintain() at once (e.g. a consumer's connection was
+  /// lost and its messages must be recovered now). Replaces an earlier one.
+  virtual void on_maintenance_needed(std::function<void()> wake) { (void) wake; }
 };
 
 using broker_factory = std::function<std::shared_ptr<broker>(const booster_options&)>;

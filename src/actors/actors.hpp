@@ -45,6 +45,7 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
+using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -123,8 +124,10 @@ using rate_limiter_actor = caf::typed_actor<
   caf::reacts_to<want_atom, uint32_t>,
   caf::reacts_to<tick_atom>>;
 
-/// Logs the per-queue stats line on a timer.
-using heartbeat_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+/// Runs the broker's upkeep and logs the per-queue stats line, each on its timer.
+using heartbeat_actor = caf::typed_actor<
+  caf::reacts_to<tick_atom>,                // the stats line is due
+  caf::reacts_to<maintain_atom, uint64_t>>; // broker upkeep round (0: woken by the broker)
 
 /// The supervisor as its own children see it: the public interface plus what they report.
 using supervisor_actor = queue_supervisor_actor::extend<

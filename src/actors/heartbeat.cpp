@@ -23,6 +23,20 @@ std::string remaining(self_ptr self) {
   }
 }
 
+/// One upkeep round, then the timer for the next (tagged, so an older timer does nothing).
+void maintain(self_ptr self) {
+  auto& st = self->state;
+  std::chrono::milliseconds next{1000};
+  try {
+    next = st.ctx->broker->maintain();
+  } catch (const std::exception& e) {
+    st.ctx->log->warn("queue '{}': broker upkeep failed: {}; trying again in 1 s",
+                      st.ctx->queue(), e.what());
+  }
+  auto round = ++st.maintenance_round;
+  self->delayed_send(self, next, maintain_atom::value, round);
+}
+
 } // namespace
 
 heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_ptr ctx,
@@ -31,8 +45,16 @@ heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_pt
   st.ctx = std::move(ctx);
   st.dispatcher = std::move(dispatcher);
   auto interval = st.ctx->options.logging.stats_interval;
-  self->delayed_send(self, interval, tick_atom::value);
+  if (interval.count() > 0)
+    self->delayed_send(self, interval, tick_atom::value);
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.ctx->broker->on_maintenance_needed([me] { caf::anon_send(me, maintain_atom::value, 0ull); });
+  self->send(self, maintain_atom::value, 0ull);
   return {
+    [self](maintain_atom, uint64_t round) {
+      if (round == 0 || round == self->state.maintenance_round)
+        maintain(self);
+    },
     [self, interval](tick_atom) {
       self->request(self->state.dispatcher, std::chrono::seconds(5), stats_atom::value)
         .then([self, interval](const queue_stats& s) {

@@ -1,5 +1,9 @@
-// heartbeat: a detached actor that every logging.stats_interval logs the queue's line: done,
-// failed, rate and remaining (it owns a broker connection to count the queue).
+// heartbeat: a detached actor per consuming queue that
+//  - runs the broker's upkeep (broker::maintain(): Redis heartbeats and recovery of dead
+//    consumers' messages) on the timer the broker asks for, and at once when the broker wakes it;
+//  - every logging.stats_interval (when not 0) logs the queue's line: done, failed, rate and
+//    remaining (it owns a broker connection to count the queue).
+// Detached because both block on the broker.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,7 @@ struct heartbeat_state {
   dispatcher_actor dispatcher;
   std::unique_ptr<broker_connection> connection;
   uint64_t last_finished = 0;
+  uint64_t maintenance_round = 0; // only the newest timer runs a round: wakes don't pile up
 };
 
 heartbeat_actor::behavior_type

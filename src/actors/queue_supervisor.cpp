@@ -57,10 +57,8 @@ void spawn_children(self_ptr self) {
   }
   for (int i = 0; i < std::max(opts.concurrent_num, 1); ++i)
     spawn_worker(self);
-  if (opts.logging.stats_interval.count() > 0) {
-    st.heartbeat = self->spawn<caf::detached>(heartbeat, st.ctx, st.dispatcher);
-    self->monitor(st.heartbeat);
-  }
+  st.heartbeat = self->spawn<caf::detached>(heartbeat, st.ctx, st.dispatcher);
+  self->monitor(st.heartbeat);
 }
 
 void start(self_ptr self) {

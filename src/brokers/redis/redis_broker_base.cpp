@@ -115,8 +115,23 @@ redis_keeper& redis_broker_base::keeper(redis_keeper::recover_fn recover) {
   std::lock_guard guard{keeper_mutex_};
   if (!keeper_)
     keeper_ = std::make_unique<redis_keeper>(where_, heartbeat_key(), timing_, std::move(recover),
-                                             log_);
+                                             log_, [wake = wake_] { (*wake)(); });
   return *keeper_;
+}
+
+std::chrono::milliseconds redis_broker_base::maintain() {
+  redis_keeper* k = nullptr;
+  {
+    std::lock_guard guard{keeper_mutex_};
+    k = keeper_.get();
+  }
+  // No consumer has started yet: look again soon (a fetcher's first fetch makes the keeper).
+  return k ? k->maintain() : std::chrono::milliseconds{1000};
+}
+
+void redis_broker_base::on_maintenance_needed(std::function<void()> wake) {
+  std::lock_guard guard{wake_->mutex};
+  wake_->fn = std::move(wake);
 }
 
 void redis_broker_base::check_queue(const std::string& q, bool fetching) const {

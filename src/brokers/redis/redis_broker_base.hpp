@@ -36,8 +36,11 @@ public:
   /// A new connection; the first one that succeeds also registers the queue.
   std::unique_ptr<redis_connection> open();
 
-  /// The keeper, made on first use with `recover` (called from the keeper's thread).
+  /// The keeper, made on first use with `recover` (called from maintain()).
   redis_keeper& keeper(redis_keeper::recover_fn recover);
+
+  std::chrono::milliseconds maintain() override;
+  void on_maintenance_needed(std::function<void()> wake) override;
 
   /// Throws broker_error unless `queue` is this broker's queue or its dead-letter queue.
   void check_queue(const std::string& queue, bool fetching) const;
@@ -51,6 +54,22 @@ private:
   std::atomic<bool> registered_{false};
   std::mutex keeper_mutex_;
   std::unique_ptr<redis_keeper> keeper_;
+  /// How to ask the heartbeat actor for a maintain() round; set by it, called by lost
+  /// connections on fetcher threads.
+  struct wake_hook {
+    std::mutex mutex;
+    std::function<void()> fn;
+    void operator()() {
+      std::function<void()> f;
+      {
+        std::lock_guard guard{mutex};
+        f = fn;
+      }
+      if (f)
+        f();
+    }
+  };
+  std::shared_ptr<wake_hook> wake_ = std::make_shared<wake_hook>();
 };
 
 } // namespace funboost::brokers::redis

@@ -1,4 +1,6 @@
-// The keeper of one Redis broker: a small thread with its own connection that
+// The keeper of one Redis broker: timer work with its own connection, run by the queue's
+// heartbeat actor through broker::maintain() (brokers hold no threads of their own). Each
+// round it
 //  - sends the heartbeat "{consumer_id}&&{redis TIME}" of every live consumer (fetching
 //    connection) of this broker every heartbeat_interval, whether or not its fetcher is
 //    currently fetching (a fetcher with no credit does not call the broker, and a heartbeat
@@ -6,19 +8,16 @@
 //  - every recover_interval, under funboost's lock, gives back the unacked messages of dead
 //    consumers (no live heartbeat), and at once those of this process's connections that were
 //    lost (their owner knows they are dead).
-// The thread starts with the first consumer and ends with the broker. A Redis outage only makes
-// the keeper retry every second; it never throws.
+// A Redis outage only makes the keeper ask to run again in a second; it never throws.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <spdlog/logger.h>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "brokers/redis/redis_connection.hpp"
@@ -49,9 +48,10 @@ public:
   using recover_fn
     = std::function<long long(redis_connection&, const std::vector<std::string>& known_dead)>;
 
+  /// `wake` asks for a maintain() round now (a lost connection must be recovered at once).
   redis_keeper(redis_where where, std::string heartbeat_key, redis_timing timing,
-               recover_fn recover, std::shared_ptr<spdlog::logger> log);
-  ~redis_keeper();
+               recover_fn recover, std::shared_ptr<spdlog::logger> log,
+               std::function<void()> wake);
   redis_keeper(const redis_keeper&) = delete;
   redis_keeper& operator=(const redis_keeper&) = delete;
 
@@ -60,22 +60,28 @@ public:
   /// A connection closed. `lost`: it could not give its messages back, recover them now.
   void remove(const std::string& id, bool lost);
 
+  /// One round: heartbeats and recovery when due. Returns how long until the next is due.
+  /// Called by one actor at a time; may block on Redis.
+  std::chrono::milliseconds maintain();
+
 private:
-  void run();
 
   redis_where where_;
   std::string heartbeat_key_;
   redis_timing timing_;
   recover_fn recover_;
   std::shared_ptr<spdlog::logger> log_;
+  std::function<void()> wake_;
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  std::mutex mutex_; // add/remove come from fetcher threads, maintain from the heartbeat's
   std::set<std::string> live_;
   std::set<std::string> lost_;
-  bool stopping_ = false;
-  bool kick_ = false; // a lost connection: recover now
-  std::thread thread_;
+
+  // Only maintain() touches these.
+  std::unique_ptr<redis_connection> conn_;
+  std::chrono::steady_clock::time_point next_beat_;
+  std::chrono::steady_clock::time_point next_recover_;
+  bool failing_ = false;
 };
 
 } // namespace funboost::brokers::redis
