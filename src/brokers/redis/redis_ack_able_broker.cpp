@@ -135,7 +135,9 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
     start_consuming();
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + wait;
-  auto step = std::chrono::milliseconds{5};
+  // Polls start after 0.5 ms and back off to poll_interval: a message pushed just after an
+  // empty fetch waits well under a millisecond, an idle queue costs few calls.
+  clock::duration step = std::chrono::microseconds{500};
   auto queue_key = broker_->key(queue);
   auto n = std::to_string(max);
   for (;;) {
@@ -154,7 +156,7 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
       return 0;
     std::this_thread::sleep_for(
       std::min<clock::duration>(step, deadline - now));
-    step = std::min(step * 2, broker_->timing().poll_interval);
+    step = std::min<clock::duration>(step * 2, broker_->timing().poll_interval);
   }
 }
 
