@@ -193,3 +193,29 @@ TEST_CASE("10,000 results awaited at once cost no thread or connection per waite
   // fetcher, publisher, keeper, writer, waiter, subscriber. Never one per waiter.
   CHECK(clients < 20);
 }
+
+TEST_CASE("a publish-only booster pushes to a consumer in another process, checked by its registry") {
+  redis_server server;
+  peer consumer{server.port(), "consume", "rpc_fake_booster"};
+  REQUIRE(consumer.line() == "consuming\n");
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "rpc_fake_booster";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.broker.url = server.url(7);
+  o.logging.level = funboost::log_level::error;
+  o.logging.file_dir = "";
+  auto p = rt.publisher(o); // no function linked: the signature comes from the registry
+  CHECK(p.info().function_name == "add");
+  CHECK(p.info().arg_names == std::vector<std::string>{"x", "y"});
+  auto r = p.publish(R"({"x":19,"y":23})", {.is_using_rpc_mode = true});
+  CHECK(r.get(30s).text == "42");
+  CHECK_THROWS_WITH_AS(p.publish(R"({"x":19})"),
+                       doctest::Contains("queue 'rpc_fake_booster': missing argument 'y'"),
+                       std::invalid_argument);
+  // The publisher left the consumers' registry record as they wrote it.
+  redis_client queue_db{server.port(), 7};
+  auto params = queue_db.string({"HGET", "funboost_queue__consumer_parmas", "rpc_fake_booster"});
+  CHECK(params.find(R"("must_arg_name_list":["x","y"])") != std::string::npos);
+  CHECK(params.find(R"("func_name":"add")") != std::string::npos);
+}
