@@ -123,6 +123,8 @@ TEST_CASE("CAF code pushes by message to the supervisor's handle") {
              [&](const caf::error& err) { FAIL("push failed: " << rt.system().render(err)); });
   CHECK(task_id.size() == 36);
   CHECK(wait_until([&] { return got == 42; }));
+  // In RPC mode its result is found by id, even when asked after the task finished.
+  CHECK(rt.result(task_id, 5s).success);
   // Bad input by message gets an error back that says what was wrong, and the supervisor
   // lives on.
   caf::error refused;

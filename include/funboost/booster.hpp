@@ -30,6 +30,9 @@ public:
   /// and, in RPC mode, the result.
   virtual std::vector<std::shared_ptr<result_slot>>
   publish(std::vector<std::string> bodies, std::vector<std::string> task_ids, bool rpc) = 0;
+  /// Publishes one task from a JSON object of keyword arguments with per-task options.
+  virtual std::shared_ptr<result_slot> publish_kwargs(std::string_view kwargs_json,
+                                                      const task_options& options) = 0;
   virtual void consume() = 0;
   virtual void stop() = 0;
   virtual void clear() = 0;
@@ -93,15 +96,7 @@ public:
   /// (a caller-chosen task_id, max_retry_times, RPC). Throws std::invalid_argument if
   /// `kwargs_json` is not a JSON object.
   async_result<R> publish(std::string_view kwargs_json, const task_options& options = {}) const {
-    std::string id;
-    auto body = message_from_kwargs(kwargs_json, options,
-                                    core_->options().publish_time_utc_offset_minutes, id);
-    bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
-    std::vector<std::string> bodies(1), ids(1);
-    bodies[0] = std::move(body);
-    ids[0] = std::move(id);
-    auto slots = core_->publish(std::move(bodies), std::move(ids), rpc);
-    return async_result<R>{std::move(slots[0])};
+    return async_result<R>{core_->publish_kwargs(kwargs_json, options)};
   }
 
   /// Starts consuming: conn_num fetchers, concurrent_num workers. Returns at once.

@@ -4,6 +4,7 @@
 
 #include <funboost/wire.hpp>
 
+#include "actors/publish_one.hpp"
 #include "core/kwargs_check.hpp"
 #include "core/result_registry.hpp"
 #include "results/result_store.hpp"
@@ -64,22 +65,8 @@ caf::result<push_receipt> push(self_ptr self, const std::string& queue,
   } catch (const std::exception& ex) {
     return caf::make_error(ec::bad_message, "queue '" + queue + "': " + ex.what());
   }
-  if (options.is_using_rpc_mode || e.info.is_using_rpc_mode) {
-    // Registered before publishing: a fast consumer may finish before anyone asks.
-    auto slot = std::make_shared<detail::result_slot>();
-    slot->queue_name = queue;
-    slot->task_id = id;
-    slot->rpc = true;
-    detail::expect_result(slot);
-    if (e.ctx->results)
-      e.ctx->results->watch(slot);
-  }
-  auto rp = self->make_response_promise<push_receipt>();
-  self->request(e.publisher, caf::infinite, push_atom::value,
-                std::vector<std::string>{std::move(body)}, std::vector<std::string>{id})
-    .then([rp](std::vector<push_receipt>& receipts) mutable { rp.deliver(receipts.at(0)); },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-  return rp;
+  bool rpc = options.is_using_rpc_mode || e.info.is_using_rpc_mode;
+  return publish_one(self, *e.ctx, e.publisher, std::move(body), std::move(id), rpc);
 }
 
 caf::result<task_result> await_result(self_ptr self, const std::string& task_id,

@@ -10,6 +10,7 @@
 #include "actors/dispatcher.hpp"
 #include "actors/fetcher.hpp"
 #include "actors/heartbeat.hpp"
+#include "actors/publish_one.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/worker.hpp"
 
@@ -191,12 +192,8 @@ caf::result<push_receipt> push(self_ptr self, const std::string& kwargs,
   } catch (const std::exception& e) {
     return caf::make_error(ec::bad_message, "queue '" + st.ctx->queue() + "': " + e.what());
   }
-  auto rp = self->make_response_promise<push_receipt>();
-  self->request(st.publisher, caf::infinite, push_atom::value,
-                std::vector<std::string>{std::move(body)}, std::vector<std::string>{id})
-    .then([rp](std::vector<push_receipt>& receipts) mutable { rp.deliver(receipts.at(0)); },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-  return rp;
+  bool rpc = options.is_using_rpc_mode || st.ctx->options.is_using_rpc_mode;
+  return publish_one(self, *st.ctx, st.publisher, std::move(body), std::move(id), rpc);
 }
 
 } // namespace

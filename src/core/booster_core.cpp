@@ -108,12 +108,13 @@ public:
     std::vector<std::shared_ptr<result_slot>> slots;
     slots.reserve(task_ids.size());
     for (auto& id : task_ids) {
+      if (rpc) { // registered before publishing: a fast consumer may finish first
+        slots.push_back(expect_rpc_result(ctx_->queue(), id, ctx_->results.get()));
+        continue;
+      }
       auto slot = std::make_shared<result_slot>();
       slot->queue_name = ctx_->queue();
       slot->task_id = id;
-      slot->rpc = rpc;
-      if (rpc)
-        expect(slot); // before publishing: a fast consumer may finish first
       slots.push_back(std::move(slot));
     }
     auto failure = direct_->publish(bodies);
@@ -125,6 +126,15 @@ public:
         slot->publish_failure = failure;
       }
     return slots;
+  }
+
+  std::shared_ptr<result_slot> publish_kwargs(std::string_view kwargs_json,
+                                              const task_options& options) override {
+    std::vector<std::string> bodies(1), ids(1);
+    bodies[0] = message_from_kwargs(kwargs_json, options,
+                                    ctx_->options.publish_time_utc_offset_minutes, ids[0]);
+    bool rpc = options.is_using_rpc_mode || ctx_->options.is_using_rpc_mode;
+    return publish(std::move(bodies), std::move(ids), rpc)[0];
   }
 
   void consume() override {
@@ -165,20 +175,6 @@ public:
   }
 
 private:
-  /// RPC: this process's worker delivers through the registry; a result store also watches
-  /// for a record written by another process's consumer.
-  void expect(const std::shared_ptr<result_slot>& slot) {
-    expect_result(slot);
-    if (!ctx_->results)
-      return;
-    ctx_->results->watch(slot);
-    std::weak_ptr<result_slot> weak = slot;
-    slot->on_finish([weak] {
-      if (auto s = weak.lock())
-        forget_result(s); // finished by the store: the registry lets go too
-    });
-  }
-
   /// The fast path failed: the publisher actor retries on its timer and keeps what still
   /// fails in the outbox. Blocks this (caller's) thread until it answers; "" when published.
   std::string publish_with_retries(std::vector<std::string> bodies,
@@ -262,15 +258,7 @@ async_result<json_text> queue_publisher::publish(std::string_view kwargs_json,
                                                  const task_options& options) const {
   if (auto problem = detail::check_kwargs(core_->info(), kwargs_json); !problem.empty())
     throw std::invalid_argument(problem);
-  std::string id;
-  auto body = message_from_kwargs(kwargs_json, options,
-                                  core_->options().publish_time_utc_offset_minutes, id);
-  bool rpc = options.is_using_rpc_mode || core_->options().is_using_rpc_mode;
-  std::vector<std::string> bodies(1), ids(1);
-  bodies[0] = std::move(body);
-  ids[0] = std::move(id);
-  auto slots = core_->publish(std::move(bodies), std::move(ids), rpc);
-  return async_result<json_text>{std::move(slots[0])};
+  return async_result<json_text>{core_->publish_kwargs(kwargs_json, options)};
 }
 
 } // namespace funboost

@@ -1,5 +1,7 @@
 #include "core/result_registry.hpp"
 
+#include "results/result_store.hpp"
+
 #include <array>
 #include <deque>
 #include <functional>
@@ -64,6 +66,24 @@ void forget_result(const std::shared_ptr<result_slot>& slot) {
   auto i = s.slots.find(slot->task_id);
   if (i != s.slots.end() && i->second == slot)
     s.slots.erase(i);
+}
+
+std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::string task_id,
+                                               result_store* store) {
+  auto slot = std::make_shared<result_slot>();
+  slot->queue_name = queue;
+  slot->task_id = std::move(task_id);
+  slot->rpc = true;
+  expect_result(slot);
+  if (store) {
+    store->watch(slot);
+    std::weak_ptr<result_slot> weak = slot;
+    slot->on_finish([weak] {
+      if (auto s = weak.lock())
+        forget_result(s); // finished by the store: the registry lets go too
+    });
+  }
+  return slot;
 }
 
 bool deliver_result(const std::string& task_id, bool ok, std::string result_json,

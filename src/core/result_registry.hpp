@@ -9,8 +9,15 @@
 
 namespace funboost::detail {
 
+class result_store;
+
 /// Registers `slot` under slot->task_id until a worker delivers its outcome.
 void expect_result(std::shared_ptr<result_slot> slot);
+
+/// A new RPC slot for `task_id` of `queue`, registered (before publishing: a fast consumer may
+/// finish first) and, with a store, watched there for a record written by another process.
+std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::string task_id,
+                                               result_store* store);
 
 /// The slot registered under `task_id` (waiting, or among the recently finished), or null.
 std::shared_ptr<result_slot> find_result(const std::string& task_id);
