@@ -17,7 +17,7 @@ using test_support::wait_until;
 
 using test_support::faults;
 
-TEST_CASE("a fetcher whose broker throws is restarted with doubling backoff; nothing stops") {
+TEST_CASE("a fetcher whose broker throws is restarted on a new connection; nothing stops") {
   faults::instance().reset();
   {
     std::lock_guard g{faults::instance().mutex};
@@ -36,72 +36,9 @@ TEST_CASE("a fetcher whose broker throws is restarted with doubling backoff; not
   REQUIRE(wait_until([&] { return done == 50; }, 10s));
   std::lock_guard g{faults::instance().mutex};
   REQUIRE(faults::instance().fetch_failed_at.size() == 4);
-  // Each failure ended a fetcher; each restart came after the backoff, doubling: 40, 80, 160.
-  auto& t = faults::instance().fetch_failed_at;
-  CHECK(t[1] - t[0] >= 40ms);
-  CHECK(t[2] - t[1] >= 80ms);
-  CHECK(t[3] - t[2] >= 160ms);
-  CHECK(t[3] - t[2] < 2s);
-  CHECK(faults::instance().connects >= 5); // a new connection per restart
-}
-
-namespace {
-
-void fail_next_fetches(int n) {
-  std::lock_guard g{faults::instance().mutex};
-  faults::instance().fetch_failures_left = n;
-  faults::instance().fetch_failed_at.clear();
-}
-
-std::vector<std::chrono::steady_clock::time_point> fetch_failures() {
-  std::lock_guard g{faults::instance().mutex};
-  return faults::instance().fetch_failed_at;
-}
-
-} // namespace
-
-TEST_CASE("the backoff is capped at restart_backoff_max") {
-  faults::instance().reset();
-  fail_next_fetches(4);
-  funboost::runtime rt;
-  std::atomic<int> done{0};
-  auto o = test_support::faulty_queue(memory_queue("restarts_cap"));
-  o.conn_num = 1;
-  o.restart_backoff = 100ms;
-  o.restart_backoff_max = 150ms;
-  auto b = rt.boost([&](int) { ++done; }, o);
-  b.push(1);
-  b.consume();
-  REQUIRE(wait_until([&] { return done == 1; }, 10s));
-  auto t = fetch_failures();
-  REQUIRE(t.size() == 4);
-  CHECK(t[1] - t[0] >= 100ms);
-  CHECK(t[2] - t[1] >= 150ms);
-  CHECK(t[3] - t[2] >= 150ms);
-  CHECK(t[3] - t[2] < 350ms); // uncapped, it would have been 400 ms
-}
-
-TEST_CASE("the backoff resets to restart_backoff once a fetch succeeds") {
-  faults::instance().reset();
-  fail_next_fetches(3); // restarts after 100, 200, 400 ms: the next would wait 800 ms
-  funboost::runtime rt;
-  std::atomic<int> done{0};
-  auto o = test_support::faulty_queue(memory_queue("restarts_reset"));
-  o.conn_num = 1;
-  o.restart_backoff = 100ms;
-  o.restart_backoff_max = 10s;
-  auto b = rt.boost([&](int) { ++done; }, o);
-  b.push(1);
-  b.consume();
-  REQUIRE(wait_until([&] { return done == 1; }, 10s));
-  REQUIRE(fetch_failures().size() == 3);
-  fail_next_fetches(1); // one more outage after the fetcher has been healthy
-  REQUIRE(wait_until([&] { return fetch_failures().size() == 1; }));
-  auto failed_at = fetch_failures()[0];
-  b.push(2);
-  REQUIRE(wait_until([&] { return done == 2; }, 10s));
-  // Restarted after 100 ms again, not 800 ms.
-  CHECK(std::chrono::steady_clock::now() - failed_at < 600ms);
+  // Each failure ended a fetcher; each restart made a new connection. (The backoff's timing,
+  // doubling, cap and reset are proven on virtual time in test/actors/.)
+  CHECK(faults::instance().connects >= 5);
 }
 
 TEST_CASE("a crashed worker is replaced and its task retried") {

@@ -85,25 +85,4 @@ TEST_CASE("a per-task max_retry_times overrides the booster's") {
   CHECK(attempts == 5);
 }
 
-TEST_CASE("retry_delay spaces the re-runs") {
-  funboost::runtime rt;
-  std::vector<std::chrono::steady_clock::time_point> runs;
-  std::mutex m;
-  auto o = memory_queue("retries_delay");
-  o.max_retries = 2;
-  o.retry_delay = 100ms;
-  o.is_using_rpc_mode = true;
-  auto b = rt.boost(
-    [&](int) -> int {
-      std::lock_guard g{m};
-      runs.push_back(std::chrono::steady_clock::now());
-      throw std::runtime_error("boom");
-    },
-    o);
-  b.consume();
-  CHECK_THROWS_AS(b.push(1).get(10s), funboost::task_failed);
-  std::lock_guard g{m};
-  REQUIRE(runs.size() == 3);
-  CHECK(runs[1] - runs[0] >= 95ms);
-  CHECK(runs[2] - runs[1] >= 95ms);
-}
+// retry_delay is proven on virtual time: test/actors/test_actors_dispatcher.cpp.

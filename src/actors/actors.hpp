@@ -46,6 +46,7 @@ using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
+using stable_atom = caf::atom_constant<caf::atom("stable")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ using supervisor_actor = queue_supervisor_actor::extend<
   caf::reacts_to<healthy_atom, uint32_t>,           // fetcher: a fetch worked, reset backoff
   caf::reacts_to<restart_atom, uint32_t>,           // self: restart the fetcher in this slot
   caf::reacts_to<restart_atom>,                     // self: restart the queue's actors
+  caf::reacts_to<stable_atom, uint32_t>,            // self: no restart for a while since #n
   caf::replies_to<dispatch_atom>::with<dispatcher_actor>>; // tests: the current dispatcher
 
 /// Publishes one booster's messages (detached: broker calls block). Retries are timers to

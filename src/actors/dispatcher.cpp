@@ -217,6 +217,21 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
   schedule_tick(self);
 }
 
+/// A fetcher died: its connection gave back what it fetched and nobody acked, so the tasks it
+/// delivered that no worker has started would run twice; forget them (they are no longer in
+/// flight here). Started ones finish; their acks are dropped by epoch.
+void drop_unstarted(self_ptr self, uint32_t slot, uint32_t epoch) {
+  auto& st = self->state;
+  auto gone = [&](const task& t) { return t.fetcher_slot == slot && t.fetcher_epoch == epoch; };
+  auto before = st.pending.size() + st.delayed.size();
+  st.pending.erase(std::remove_if(st.pending.begin(), st.pending.end(), gone), st.pending.end());
+  st.delayed.erase(std::remove_if(st.delayed.begin(), st.delayed.end(),
+                                  [&](const delayed_task& d) { return gone(d.item); }),
+                   st.delayed.end());
+  auto dropped = static_cast<uint32_t>(before - st.pending.size() - st.delayed.size());
+  st.in_flight -= std::min(st.in_flight, dropped);
+}
+
 /// On a graceful stop, tasks not yet started go back to the broker they came from.
 void requeue_pending(self_ptr self) {
   auto& st = self->state;
@@ -248,10 +263,14 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
   st.fetchers.resize(static_cast<std::size_t>(std::max(st.ctx->options.conn_num, 1)));
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
-    for (auto& f : st.fetchers) {
+    for (uint32_t slot = 0; slot < st.fetchers.size(); ++slot) {
+      auto& f = st.fetchers[slot];
       if (f.handle && f.handle.address() == dm.source) {
         f.handle = nullptr; // its credit dies with it; a restarted fetcher joins afresh
         f.credit = 0;
+        drop_unstarted(self, slot, f.epoch);
+        grant_credit(self);
+        finish_drain_if_done(self);
       }
     }
     st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),

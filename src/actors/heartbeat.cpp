@@ -47,8 +47,12 @@ heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_pt
   auto interval = st.ctx->options.logging.stats_interval;
   if (interval.count() > 0)
     self->delayed_send(self, interval, tick_atom::value);
-  caf::actor me = caf::actor_cast<caf::actor>(self);
-  st.ctx->broker->on_maintenance_needed([me] { caf::anon_send(me, maintain_atom::value, 0ull); });
+  // Weak: the broker outlives this actor, and must not keep a stopped heartbeat alive.
+  caf::weak_actor_ptr me{self->ctrl()};
+  st.ctx->broker->on_maintenance_needed([me] {
+    if (auto alive = me.lock())
+      caf::anon_send(caf::actor_cast<caf::actor>(alive), maintain_atom::value, 0ull);
+  });
   self->send(self, maintain_atom::value, 0ull);
   return {
     [self](maintain_atom, uint64_t round) {

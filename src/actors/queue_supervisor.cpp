@@ -258,7 +258,6 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
       auto& st = self->state;
       if (slot < st.fetchers.size())
         st.fetchers[slot].backoff = st.ctx->options.restart_backoff;
-      st.restart_backoff = st.ctx->options.restart_backoff;
     },
     [self](restart_atom, uint32_t slot) {
       auto& st = self->state;
@@ -273,6 +272,15 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
       st.restarting = false;
       spawn_children(self);
       st.ctx->log->info("queue '{}': the queue's actors are running again", st.ctx->queue());
+      // A broker that works says nothing about a dispatcher that keeps dying: the backoff
+      // resets only once the queue has run a while without another restart.
+      self->delayed_send(self, st.ctx->options.restart_backoff_max, stable_atom::value,
+                         ++st.restarts);
+    },
+    [self](stable_atom, uint32_t restart) {
+      auto& st = self->state;
+      if (restart == st.restarts && !st.restarting)
+        st.restart_backoff = st.ctx->options.restart_backoff;
     },
     [self](dispatch_atom) { return self->state.dispatcher; },
   };

@@ -32,6 +32,8 @@ struct queue_supervisor_state {
   bool drained = false;
   bool restarting = false;      // the queue's actors died; a restart is scheduled
   std::chrono::milliseconds restart_backoff{0}; // for whole-queue restarts
+  uint32_t restarts = 0;        // whole-queue restarts so far; the backoff resets after one
+                                // has run restart_backoff_max without another
   dispatcher_actor dispatcher;
   rate_limiter_actor rate_limiter;
   heartbeat_actor heartbeat;

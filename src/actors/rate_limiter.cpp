@@ -29,9 +29,6 @@ void schedule_tick(self_ptr self) {
 void issue_due_tokens(self_ptr self) {
   auto& st = self->state;
   auto now = self->clock().now();
-  // After an idle spell the schedule restarts now: an idle queue earns no burst.
-  if (st.next_token + st.interval < now)
-    st.next_token = now;
   uint32_t issued = 0;
   while (st.wanted > issued && st.next_token <= now) {
     ++issued;
@@ -54,6 +51,11 @@ rate_limiter_actor::behavior_type rate_limiter(self_ptr self, double qps) {
     [self](want_atom, uint32_t n) {
       auto& st = self->state;
       st.dispatcher = caf::actor_cast<dispatcher_actor>(self->current_sender());
+      // Demand after a spell without any: the schedule restarts now, so an idle queue earns no
+      // burst. While demand lasts it never restarts: a late tick (or the 1 ms minimum tick at
+      // high rates) issues every token that fell due meanwhile.
+      if (st.wanted == 0 && st.next_token < self->clock().now())
+        st.next_token = self->clock().now();
       st.wanted = n;
       issue_due_tokens(self);
       schedule_tick(self);

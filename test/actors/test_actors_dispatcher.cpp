@@ -1,0 +1,341 @@
+// dispatcher (src/actors/dispatcher.cpp) on virtual time, between stand-in fetchers and
+// workers: credit, hand-out to workers, acks routed to the fetcher (slot and epoch) that fetched,
+// delayed retries, a crashed worker's batch, and the graceful drain.
+//
+// The stand-in workers never answer by themselves: the test sends the dispatcher their
+// `(done, worker, statuses, ns)` or kills them, so every step is the test's.
+#include "actor_fixture.hpp"
+
+#include <algorithm>
+
+#include "actors/dispatcher.hpp"
+#include "actors/rate_limiter.hpp"
+
+using namespace actors_test;
+
+namespace {
+
+/// A task run time the dispatcher treats as slow (above its 200 us batching threshold and
+/// slow enough that the prefetch budget stays concurrent_num x prefetch_per_worker).
+constexpr uint64_t slow_ns = 1'000'000'000;
+
+struct fetcher_stand_in {
+  fetcher_actor handle;
+  std::shared_ptr<fetcher_log> log;
+};
+
+struct worker_stand_in {
+  worker_actor handle;
+  std::shared_ptr<worker_log> log;
+};
+
+struct dispatcher_fixture : actor_fixture {
+  explicit dispatcher_fixture(funboost::booster_options o) {
+    ctx = make_context(o);
+    rate_limiter_actor limiter; // with qps, the real one, on virtual time
+    if (o.qps > 0)
+      limiter = track(sys.spawn(funboost::actors::rate_limiter, o.qps));
+    dispatcher = track(sys.spawn(funboost::actors::dispatcher, ctx, limiter));
+    run();
+  }
+
+  fetcher_stand_in join_fetcher(uint32_t slot, uint32_t epoch = 1) {
+    fetcher_stand_in f{{}, std::make_shared<fetcher_log>()};
+    f.handle = track(sys.spawn(stand_in_fetcher, f.log));
+    caf::anon_send(dispatcher, join_atom::value, slot, epoch, f.handle);
+    run();
+    return f;
+  }
+
+  worker_stand_in join_worker() {
+    worker_stand_in w{{}, std::make_shared<worker_log>()};
+    w.handle = track(sys.spawn(stand_in_worker, w.log));
+    caf::anon_send(dispatcher, join_atom::value, w.handle);
+    run();
+    return w;
+  }
+
+  void deliver(uint32_t slot, uint32_t epoch, std::vector<task> tasks) {
+    caf::anon_send(dispatcher, deliver_atom::value, slot, epoch, std::move(tasks));
+    run();
+  }
+
+  void done(const worker_stand_in& w, std::vector<task_status> statuses,
+            uint64_t ns = slow_ns) {
+    caf::anon_send(dispatcher, done_atom::value, w.handle, std::move(statuses), ns);
+    run();
+  }
+
+  /// Kills a worker the way a crash does (a non-normal exit reason).
+  void crash(const worker_stand_in& w) {
+    crash_with(w.handle, caf::make_error(caf::sec::runtime_error, "worker crashed"));
+    run();
+  }
+
+  funboost::queue_stats stats() {
+    auto a = ask<funboost::queue_stats>(dispatcher, funboost::stats_atom::value);
+    REQUIRE(a->value.has_value());
+    return *a->value;
+  }
+
+  funboost::detail::queue_context_ptr ctx;
+  dispatcher_actor dispatcher;
+};
+
+funboost::booster_options options(int concurrent_num, int prefetch_per_worker,
+                                   int conn_num = 1) {
+  auto o = test_options("actors_dispatcher");
+  o.concurrent_num = concurrent_num;
+  o.prefetch_per_worker = prefetch_per_worker;
+  o.conn_num = conn_num;
+  return o;
+}
+
+std::vector<task> tasks(std::initializer_list<uint64_t> tags, uint32_t slot = 0,
+                        uint32_t epoch = 1, int max_retries = 0) {
+  std::vector<task> out;
+  for (auto tag : tags)
+    out.push_back(make_task(tag, slot, epoch, max_retries));
+  return out;
+}
+
+using tag_lists = std::vector<std::vector<uint64_t>>;
+using events = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("dispatcher: a joining fetcher is granted concurrent_num x prefetch_per_worker") {
+  dispatcher_fixture f{options(3, 2)};
+  auto fetcher = f.join_fetcher(0);
+  // Task times are unknown yet: the budget is the prefetch budget, granted in one message.
+  CHECK(fetcher.log->credits == std::vector<uint32_t>{6});
+}
+
+TEST_CASE("dispatcher: with unknown task time each idle worker gets one task, in fetch order") {
+  dispatcher_fixture f{options(3, 2)};
+  std::vector<worker_stand_in> workers{f.join_worker(), f.join_worker(), f.join_worker()};
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2, 3, 4, 5}));
+
+  std::vector<uint64_t> started;
+  for (auto& w : workers) {
+    REQUIRE(w.log->batches.size() == 1);
+    CHECK(w.log->batches[0]->size() == 1); // one task each: none waits behind another
+    started.push_back(w.log->tags()[0]);
+  }
+  std::sort(started.begin(), started.end());
+  CHECK(started == std::vector<uint64_t>{1, 2, 3}); // 4 and 5 wait for a free worker
+}
+
+TEST_CASE("dispatcher: a worker's done acks its tags to the fetcher, and credit follows once a "
+          "quarter of the budget is free") {
+  // Budget 2 x 4 = 8; new credit only once 8 / 4 = 2 are free.
+  dispatcher_fixture f{options(2, 4)};
+  auto w0 = f.join_worker();
+  auto w1 = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  REQUIRE(fetcher.log->credits == std::vector<uint32_t>{8});
+  f.deliver(0, 1, tasks({1, 2, 3, 4, 5, 6, 7, 8}));
+
+  auto& first = w0.log->tags() == std::vector<uint64_t>{1} ? w0 : w1;
+  auto& second = &first == &w0 ? w1 : w0;
+  REQUIRE(first.log->tags() == std::vector<uint64_t>{1});
+  REQUIRE(second.log->tags() == std::vector<uint64_t>{2});
+
+  f.done(first, {task_status::done});
+  CHECK(fetcher.log->acks == tag_lists{{1}});
+  CHECK(first.log->tags() == std::vector<uint64_t>{1, 3}); // the free worker takes the next
+  CHECK(fetcher.log->credits == std::vector<uint32_t>{8}); // one free: not a quarter yet
+
+  f.done(second, {task_status::done});
+  CHECK(fetcher.log->acks == tag_lists{{1}, {2}});
+  CHECK(fetcher.log->credits == std::vector<uint32_t>{8, 2}); // two free: topped up
+  CHECK(f.stats().done == 2);
+}
+
+TEST_CASE("dispatcher: acks go to the fetcher slot that fetched, and never to a newer epoch") {
+  dispatcher_fixture f{options(2, 2, 2)};
+  auto w0 = f.join_worker();
+  auto w1 = f.join_worker();
+  auto slot0 = f.join_fetcher(0);
+  auto slot1 = f.join_fetcher(1);
+  // Delivery tags belong to a connection: the same tag on both slots is two messages.
+  f.deliver(1, 1, tasks({7}, 1));
+  f.deliver(0, 1, tasks({7}, 0));
+  REQUIRE(w0.log->batches.size() == 1);
+  REQUIRE(w1.log->batches.size() == 1);
+  auto& from_slot1 = (*w0.log->batches[0])[0].fetcher_slot == 1 ? w0 : w1;
+  auto& from_slot0 = &from_slot1 == &w0 ? w1 : w0;
+
+  f.done(from_slot1, {task_status::done});
+  CHECK(slot1.log->acks == tag_lists{{7}});
+  CHECK(slot0.log->acks.empty());
+
+  // Slot 0's fetcher is replaced (epoch 2) while its task runs: the tag belonged to the old
+  // connection, so the ack is dropped rather than sent on the new one.
+  auto slot0_again = f.join_fetcher(0, 2);
+  f.done(from_slot0, {task_status::done});
+  CHECK(slot0_again.log->acks.empty());
+  CHECK(slot0.log->acks.empty());
+  CHECK(f.stats().in_flight == 0);
+}
+
+TEST_CASE("dispatcher: a retry waits retry_delay of virtual time before it runs again") {
+  auto o = options(1, 2);
+  o.retry_delay = 500ms;
+  dispatcher_fixture f{o};
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}, 0, 1, 3));
+  REQUIRE(w.log->batches.size() == 1);
+
+  f.done(w, {task_status::retry});
+  CHECK(fetcher.log->acks.empty()); // still in flight, not acked
+  f.advance(499ms);
+  CHECK(w.log->batches.size() == 1); // the worker is idle, but the task is not due
+  f.advance(1ms);
+  REQUIRE(w.log->batches.size() == 2);
+  CHECK(w.log->tags() == std::vector<uint64_t>{1, 1});
+  auto s = f.stats();
+  CHECK(s.retried == 1);
+  CHECK(s.in_flight == 1);
+}
+
+TEST_CASE("dispatcher: a task with max_retries 0 whose worker dies is failed and acked") {
+  dispatcher_fixture f{options(1, 2)};
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}, 0, 1, /*max_retries=*/0));
+  REQUIRE(w.log->tags() == std::vector<uint64_t>{1});
+
+  f.crash(w);
+  CHECK(fetcher.log->acks == tag_lists{{1}});
+  auto s = f.stats();
+  CHECK(s.failed == 1);
+  CHECK(s.retried == 0);
+  CHECK(s.in_flight == 0);
+  auto replacement = f.join_worker();
+  CHECK(replacement.log->batches.empty()); // not run again
+}
+
+TEST_CASE("dispatcher: a task with max_retries 2 whose worker dies is re-run, three runs in all") {
+  dispatcher_fixture f{options(1, 2)};
+  auto fetcher = f.join_fetcher(0);
+  auto w = f.join_worker();
+  f.deliver(0, 1, tasks({2}, 0, 1, /*max_retries=*/2));
+
+  for (int run = 1; run <= 3; ++run) {
+    CAPTURE(run);
+    REQUIRE(w.log->tags() == std::vector<uint64_t>{2});
+    CHECK((*w.log->batches[0])[0].attempts == static_cast<uint32_t>(run));
+    CHECK(fetcher.log->acks.empty()); // not settled while attempts are left
+    f.crash(w);
+    w = f.join_worker(); // what the supervisor does: a replacement joins
+  }
+  // The third crash used the last attempt: failed for good, acked, never run again.
+  CHECK(w.log->batches.empty());
+  CHECK(fetcher.log->acks == tag_lists{{2}});
+  auto s = f.stats();
+  CHECK(s.retried == 2);
+  CHECK(s.failed == 1);
+}
+
+TEST_CASE("dispatcher: drain gives back unstarted tasks, answers when in-flight reaches zero, "
+          "then stops the fetchers after their acks") {
+  dispatcher_fixture f{options(1, 4, 2)};
+  auto w = f.join_worker();
+  auto slot0 = f.join_fetcher(0);
+  auto slot1 = f.join_fetcher(1);
+  f.deliver(0, 1, tasks({1, 2}, 0));
+  f.deliver(1, 1, tasks({5}, 1));
+  REQUIRE(w.log->tags() == std::vector<uint64_t>{1}); // 2 and 5 pending
+
+  auto drained = f.ask<bool>(f.dispatcher, drain_atom::value);
+  CHECK_FALSE(drained->given()); // task 1 still runs
+  // Each fetcher is told to fetch no more and gets back, on its own connection, what it
+  // fetched and no worker started.
+  CHECK(slot0.log->events == events{"credit", "drain", "requeue"});
+  CHECK(slot0.log->requeued == tag_lists{{2}});
+  CHECK(slot1.log->events == events{"drain", "requeue"});
+  CHECK(slot1.log->requeued == tag_lists{{5}});
+  CHECK(f.stats().in_flight == 1);
+
+  // A delivery that was on its way when the drain began goes straight back.
+  f.deliver(1, 1, tasks({6}, 1));
+  CHECK(slot1.log->requeued == tag_lists{{5}, {6}});
+  CHECK(w.log->batches.size() == 1);
+  CHECK_FALSE(drained->given());
+
+  f.done(w, {task_status::done});
+  REQUIRE(drained->value.has_value());
+  CHECK(*drained->value == true);
+  // The ack before the stop: a fetcher quits on stop, so its last acks must come first.
+  CHECK(slot0.log->events == events{"credit", "drain", "requeue", "ack", "stop"});
+  CHECK(slot0.log->acks == tag_lists{{1}});
+  CHECK(slot1.log->events == events{"drain", "requeue", "requeue", "stop"});
+  CHECK(f.stats().in_flight == 0);
+}
+
+TEST_CASE("dispatcher: a retry verdict during a drain goes back to the broker, not to a worker") {
+  dispatcher_fixture f{options(1, 2)};
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}, 0, 1, 3));
+  auto drained = f.ask<bool>(f.dispatcher, drain_atom::value);
+  CHECK_FALSE(drained->given());
+
+  f.done(w, {task_status::retry});
+  CHECK(w.log->batches.size() == 1);
+  CHECK(fetcher.log->events == events{"credit", "drain", "requeue", "stop"});
+  CHECK(fetcher.log->requeued == tag_lists{{1}});
+  REQUIRE(drained->value.has_value());
+  CHECK(*drained->value == true);
+}
+
+TEST_CASE("dispatcher: when a fetcher dies, the tasks it delivered that no worker started are "
+          "dropped (its connection gave them back), and the others still run") {
+  dispatcher_fixture f{options(1, 8)};
+  auto w = f.join_worker();
+  auto dead = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2, 3})); // 1 starts at once; 2 and 3 wait for the worker
+  REQUIRE(w.log->tags() == std::vector<uint64_t>{1});
+  CHECK(f.stats().in_flight == 3);
+  crash_with(dead.handle, caf::make_error(caf::sec::runtime_error, "broker lost"));
+  f.run();
+  CHECK(f.stats().in_flight == 1); // only the started one is still here
+  f.done(w, {task_status::done});
+  // The worker got nothing more: 2 and 3 are the broker's again, not run twice.
+  CHECK(w.log->batches.size() == 1);
+  CHECK(f.stats().in_flight == 0);
+}
+
+TEST_CASE("dispatcher with qps: tasks start one per token on the limiter's schedule, and never "
+          "more than there are idle workers (concurrency is the separate cap)") {
+  auto o = options(3, 8);
+  o.qps = 10;
+  dispatcher_fixture f{o};
+  std::vector<worker_stand_in> workers{f.join_worker(), f.join_worker(), f.join_worker()};
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2, 3, 4, 5, 6}));
+  auto started = [&] {
+    std::size_t n = 0;
+    for (auto& w : workers)
+      n += w.log->tags().size();
+    return n;
+  };
+  CHECK(started() == 1); // the token due at once
+  f.advance(99ms);
+  CHECK(started() == 1);
+  f.advance(1ms);
+  CHECK(started() == 2); // 100 ms later, the next
+  f.advance(100ms);
+  CHECK(started() == 3);
+  f.advance(1000ms); // tokens are due, but every worker is busy with a slow task
+  CHECK(started() == 3);
+  for (auto& w : workers)
+    if (!w.log->tags().empty()) {
+      f.done(w, {task_status::done}); // one frees up: one more starts, no burst of the rest
+      break;
+    }
+  CHECK(started() == 4);
+}
