@@ -50,13 +50,16 @@ using stable_atom = caf::atom_constant<caf::atom("stable")>;
 
 // -- data ------------------------------------------------------------------------------------
 
-/// The per-message controls of one task, read from its "extra" once, when it is fetched, so
-/// every actor (worker, dispatcher, later the scheduler) obeys the same values.
+/// The per-message controls of one task, read from its "extra" once, by the worker's one parse
+/// of the message, before the function runs; kept with the task, so every actor after it (the
+/// dispatcher retrying a crashed worker's task, the result store) obeys the same values.
+/// (Not at fetch: a second parse on the fetcher's thread, the pipeline's single-threaded
+/// stage, halved memory.e2e. See docs/ARCHITECTURE.md.)
 struct task_controls {
   std::string task_id;     // extra.task_id; a new UUIDv7 if the message has none
   int max_retries = 0;     // extra.max_retry_times when truthy, else the booster's max_retries
   bool rpc = false;        // extra.is_using_rpc_mode when truthy, else the booster's
-  bool is_object = true;   // false: the body is not a JSON object (dead-lettered unrun)
+  bool known = false;      // read yet (a task no worker has started has not been)
 };
 
 /// One fetched message on its way through the queue's actors.

@@ -278,17 +278,18 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
                   st.idle.end());
     auto i = st.busy.find(dm.source);
     if (i != st.busy.end()) {
-      // The worker died mid-batch: every task in it counts as an attempt (the one that crashed
-      // it already does) and is re-run until it runs out of its own retries (the message's
-      // max_retry_times when it has one).
+      // The worker died mid-batch. A task it started (the one that crashed it, and any whose
+      // verdict never came back) counts as an attempt and is re-run until it runs out of its
+      // own retries (the message's max_retry_times, read when it started); a task it never
+      // started is simply run again.
       auto batch = std::move(i->second.batch);
       st.busy.erase(i);
       std::vector<task_status> statuses;
       for (auto& t : *batch) {
-        t.attempts = std::max<uint32_t>(t.attempts, 1);
-        auto max_attempts = static_cast<uint32_t>(std::max(t.controls.max_retries, 0)) + 1;
-        statuses.push_back(t.attempts < max_attempts ? task_status::retry
-                                                     : task_status::failed);
+        auto max_retries = t.controls.known ? t.controls.max_retries : st.ctx->options.max_retries;
+        auto max_attempts = static_cast<uint32_t>(std::max(max_retries, 0)) + 1;
+        statuses.push_back(t.attempts == 0 || t.attempts < max_attempts ? task_status::retry
+                                                                        : task_status::failed);
       }
       st.ctx->log->error("queue '{}': a worker crashed ({}) with {} task(s); they are "
                          "retried or failed by max_retries, and the worker is replaced",

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "actors/exit_reason.hpp"
-#include "core/task_extra.hpp"
 
 namespace funboost::actors {
 
@@ -87,11 +86,8 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
       if (n > 0) {
         std::vector<task> tasks;
         tasks.reserve(n);
-        for (auto& m : st.buffer) {
-          auto controls = detail::read_task_controls(st.parser, m.body, st.ctx->options);
-          tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0,
-                               std::move(controls)});
-        }
+        for (auto& m : st.buffer)
+          tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, {}});
         st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
         st.outstanding += static_cast<uint32_t>(n);
         self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));

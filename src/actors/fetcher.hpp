@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <simdjson.h>
 
 #include "actors/actors.hpp"
 #include "core/queue_context.hpp"
@@ -28,7 +27,6 @@ struct fetcher_state {
   uint32_t epoch = 0;
   dispatcher_actor dispatcher;
   supervisor_actor supervisor;
-  simdjson::dom::parser parser; // reads each message's controls once, at fetch
   std::unique_ptr<broker_connection> connection;
   uint32_t credit = 0;         // messages the dispatcher will take
   uint32_t outstanding = 0;    // delivered, not yet acked / requeued / dead-lettered

@@ -5,6 +5,7 @@
 #include "actors/exit_reason.hpp"
 #include "core/result_registry.hpp"
 #include "core/status_record.hpp"
+#include "core/task_extra.hpp"
 #include "results/result_store.hpp"
 
 namespace funboost::actors {
@@ -50,19 +51,20 @@ void report_result(const detail::queue_context& ctx, const task& t, bool ok,
 task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) {
   const auto& ctx = *self->state.ctx;
   const auto& queue = ctx.queue();
-  const auto& c = t.controls;
   auto& log = *ctx.log;
   ++t.attempts;
 
   simdjson::dom::element root;
   simdjson::dom::object message;
-  if (!c.is_object || self->state.parser.parse(t.body).get(root)
-      || root.get_object().get(message)) {
+  if (self->state.parser.parse(t.body).get(root) || root.get_object().get(message)) {
     log.error("queue '{}': a message is not a JSON object and was moved to '{}'; fix the "
               "producer. Message: {:.200}",
               queue, dead_letter_queue(queue), t.body);
     return task_status::dead_letter;
   }
+  if (!t.controls.known) // the one parse of the message: arguments and controls
+    t.controls = detail::read_task_controls(message, ctx.options);
+  const auto& c = t.controls;
 
   log.info("queue '{}': task {} starts (attempt {} of {})", queue, c.task_id, t.attempts,
            c.max_retries + 1);

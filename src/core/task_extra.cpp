@@ -23,21 +23,8 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
   }
   if (out.task_id.empty())
     out.task_id = new_task_id(); // a message without extra is valid (WIRE.md)
+  out.known = true;
   return out;
-}
-
-actors::task_controls read_task_controls(simdjson::dom::parser& parser, const std::string& body,
-                                         const booster_options& options) {
-  simdjson::dom::element root;
-  simdjson::dom::object message;
-  if (parser.parse(body).get(root) || root.get_object().get(message)) {
-    actors::task_controls out;
-    out.max_retries = options.max_retries;
-    out.task_id = new_task_id();
-    out.is_object = false;
-    return out;
-  }
-  return read_task_controls(message, options);
 }
 
 } // namespace funboost::detail

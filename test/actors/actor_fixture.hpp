@@ -364,6 +364,7 @@ inline task make_task(uint64_t tag, uint32_t slot = 0, uint32_t epoch = 1, int m
   t.fetcher_epoch = epoch;
   t.controls.task_id = "task-" + std::to_string(tag);
   t.controls.max_retries = max_retries;
+  t.controls.known = true; // as the worker's parse leaves them
   return t;
 }
 
@@ -429,12 +430,16 @@ struct worker_log {
 
 /// A worker that never finishes on its own: the test sends the dispatcher its `done`, or kills
 /// it. It counts each task of a batch as started, as worker.cpp's run_one does (++attempts).
+/// `starts`: counts an attempt on each task as run_one does; false: a worker that dies before
+/// starting any of its batch.
 inline worker_actor::behavior_type stand_in_worker(worker_actor::pointer,
-                                                   std::shared_ptr<worker_log> log) {
+                                                   std::shared_ptr<worker_log> log,
+                                                   bool starts = true) {
   return {
     [=](run_atom, task_batch batch) {
-      for (auto& t : *batch)
-        ++t.attempts;
+      if (starts)
+        for (auto& t : *batch)
+          ++t.attempts;
       log->batches.push_back(std::move(batch));
     },
   };

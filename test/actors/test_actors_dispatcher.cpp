@@ -47,9 +47,9 @@ struct dispatcher_fixture : actor_fixture {
     return f;
   }
 
-  worker_stand_in join_worker() {
+  worker_stand_in join_worker(bool starts = true) {
     worker_stand_in w{{}, std::make_shared<worker_log>()};
-    w.handle = track(sys.spawn(stand_in_worker, w.log));
+    w.handle = track(sys.spawn(stand_in_worker, w.log, starts));
     caf::anon_send(dispatcher, join_atom::value, w.handle);
     run();
     return w;
@@ -338,4 +338,20 @@ TEST_CASE("dispatcher with qps: tasks start one per token on the limiter's sched
       break;
     }
   CHECK(started() == 4);
+}
+
+TEST_CASE("dispatcher: a task whose worker died before starting it runs again, with no attempt "
+          "counted") {
+  dispatcher_fixture f{options(1, 2)};
+  auto fetcher = f.join_fetcher(0);
+  auto w = f.join_worker(/*starts=*/false);
+  f.deliver(0, 1, tasks({7}, 0, 1, /*max_retries=*/0));
+  REQUIRE(w.log->tags() == std::vector<uint64_t>{7});
+  f.crash(w);
+  auto s = f.stats();
+  CHECK(s.failed == 0); // max_retries 0, yet not failed: it never ran
+  CHECK(s.in_flight == 1);
+  auto replacement = f.join_worker();
+  REQUIRE(replacement.log->tags() == std::vector<uint64_t>{7});
+  CHECK((*replacement.log->batches[0])[0].attempts == 1); // its first real run
 }

@@ -62,18 +62,24 @@ public:
   std::size_t fetch(const std::string& queue, std::size_t max, std::chrono::milliseconds wait,
                     std::vector<fetched_message>& out) override {
     auto& q = lookup(queue);
-    std::unique_lock lock{q.mutex};
-    if (!q.not_empty.wait_for(lock, wait, [&] { return !q.messages.empty(); }))
-      return 0;
-    std::size_t n = std::min(max, q.messages.size());
-    fetched_from_ = &q;
-    for (std::size_t i = 0; i < n; ++i) {
-      auto tag = first_tag_ + unacked_.size();
-      unacked_.push_back({q.messages.front(), tag});
-      out.push_back({std::move(q.messages.front()), tag});
-      q.messages.pop_front();
+    std::size_t first = out.size();
+    {
+      std::unique_lock lock{q.mutex};
+      if (!q.not_empty.wait_for(lock, wait, [&] { return !q.messages.empty(); }))
+        return 0;
+      std::size_t n = std::min(max, q.messages.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        out.push_back({std::move(q.messages.front()), 0});
+        q.messages.pop_front();
+      }
     }
-    return n;
+    // Outside the lock (pushers wait on it): keep a copy of each until it is acked.
+    fetched_from_ = &q;
+    for (std::size_t i = first; i < out.size(); ++i) {
+      out[i].delivery_tag = first_tag_ + unacked_.size();
+      unacked_.push_back(out[i]);
+    }
+    return out.size() - first;
   }
 
   void ack(const std::string&, std::span<const uint64_t> delivery_tags) override {
