@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <string>
 #include <tuple>
@@ -18,6 +19,7 @@
 
 #include <funboost/funboost.hpp>
 
+#include "../test/redis/redis_client.hpp"
 #include "../test/redis/redis_server.hpp"
 #include "bench_report.hpp"
 
@@ -144,6 +146,10 @@ void redis_figures(bool roundtrip, bool throughput) {
                     "50000 no-op tasks, 1000 in flight (sliding), consumer in another "
                     "process (concurrent_num 50)");
     }
+  }
+  if (std::getenv("RPC_BENCH_COMMANDSTATS")) { // where Redis spent its time, per command
+    funboost::test::redis_client admin{server.port(), 7};
+    std::fprintf(stderr, "%s\n", admin.string({"INFO", "commandstats"}).c_str());
   }
   ::kill(child, SIGTERM);
   ::waitpid(child, nullptr, 0);

@@ -76,7 +76,7 @@ std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::st
   slot->rpc = true;
   expect_result(slot);
   if (store) {
-    store->watch(slot);
+    store->watch(slot, false); // a new task: no record can exist before it is published
     std::weak_ptr<result_slot> weak = slot;
     slot->on_finish([weak] {
       if (auto s = weak.lock())

@@ -55,7 +55,7 @@ using writer_actor = caf::typed_actor<caf::reacts_to<put_atom, std::string, std:
                                       caf::reacts_to<retry_atom>,  // self: after an error
                                       caf::reacts_to<close_atom>>; // send what is left, quit
 
-using waiter_actor = caf::typed_actor<caf::reacts_to<watch_atom, std::weak_ptr<result_slot>>,
+using waiter_actor = caf::typed_actor<caf::reacts_to<watch_atom, std::weak_ptr<result_slot>, bool>,
                                       caf::reacts_to<tick_atom>,   // self: one round of reading
                                       caf::reacts_to<retry_atom>>; // self: reconnect
 
@@ -106,9 +106,12 @@ void write_batch(writer_state& st) {
     commands.push_back({"LPUSH", prefix + id, record});
     commands.push_back({"EXPIRE", prefix + id, st.expire});
   }
-  // The notifications follow the data: whoever hears one finds the record.
+  // One notification for the whole batch, after the data: whoever hears it finds the records.
+  // Its message is the task ids, one per line.
+  std::string ids;
   for (std::size_t i = 0; i < n; ++i)
-    commands.push_back({"PUBLISH", std::string{result_ready_channel}, st.pending[i].first});
+    ids.append(st.pending[i].first).push_back('\n');
+  commands.push_back({"PUBLISH", std::string{result_ready_channel}, std::move(ids)});
   if (!st.conn)
     st.conn = std::make_unique<rd::redis_connection>(st.where);
   auto replies = st.conn->pipeline(commands);
@@ -260,8 +263,15 @@ public:
              + ")");
       while (raw) {
         rd::reply_ptr reply{static_cast<redisReply*>(raw)};
-        if (auto id = announced_id(reply.get()); !id.empty())
-          on_id(std::move(id));
+        auto ids = announced_ids(reply.get());
+        for (std::size_t at = 0; at < ids.size();) {
+          auto end = ids.find('\n', at);
+          if (end == std::string::npos)
+            end = ids.size();
+          if (end > at)
+            on_id(ids.substr(at, end - at));
+          at = end + 1;
+        }
         raw = nullptr;
         if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK)
           fail("unreadable reply");
@@ -270,8 +280,8 @@ public:
   }
 
 private:
-  /// The task id of a ["message", channel, id] push, else "".
-  static std::string announced_id(const redisReply* r) {
+  /// The task ids (one per line) of a ["message", channel, ids] push, else "".
+  static std::string announced_ids(const redisReply* r) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
         || rd::reply_text(r->element[0]) != "message")
       return {};
@@ -311,7 +321,16 @@ struct waiter_state {
   std::shared_ptr<spdlog::logger> log;
   std::unique_ptr<rd::redis_connection> conn; // LINDEX
   std::unique_ptr<subscriber> notes;
-  std::unordered_map<std::string, std::vector<std::weak_ptr<result_slot>>> watched;
+  struct watch_entry {
+    std::vector<std::weak_ptr<result_slot>> slots;
+    clock::time_point since; // the sweep skips ids watched for less than a sweep period
+  };
+  std::unordered_map<std::string, watch_entry> watched;
+  // Ids announced lately that nobody here watched (yet): a watch message may arrive just
+  // after the notification for its task (both race from other threads), and must not then
+  // wait for a sweep. Bounded; oldest forgotten first.
+  std::unordered_set<std::string> announced;
+  std::deque<std::string> announced_order;
   std::unordered_set<std::string> due; // check at the next tick: newly watched or announced
   clock::time_point next_sweep{};
   bool ticking = false;                // a tick is in the mailbox
@@ -329,7 +348,7 @@ void finish_from_record(waiter_state& st, const std::string& task_id, std::strin
   parsed_status status;
   std::string error;
   bool parsed = parse_status_record(record, status, error);
-  for (auto& weak : it->second) {
+  for (auto& weak : it->second.slots) {
     auto slot = weak.lock();
     if (!slot)
       continue;
@@ -370,12 +389,23 @@ void check(waiter_state& st, const std::vector<std::string>& ids) {
 /// worker, through the in-process registry).
 void prune(waiter_state& st) {
   for (auto it = st.watched.begin(); it != st.watched.end();) {
-    auto& slots = it->second;
+    auto& slots = it->second.slots;
     std::erase_if(slots, [](const std::weak_ptr<result_slot>& w) {
       auto s = w.lock();
       return !s || s->is_finished();
     });
     it = slots.empty() ? st.watched.erase(it) : std::next(it);
+  }
+}
+
+void remember_announced(waiter_state& st, std::string id) {
+  constexpr std::size_t max_announced = 65'536;
+  if (!st.announced.insert(id).second)
+    return;
+  st.announced_order.push_back(std::move(id));
+  if (st.announced_order.size() > max_announced) {
+    st.announced.erase(st.announced_order.front());
+    st.announced_order.pop_front();
   }
 }
 
@@ -408,11 +438,18 @@ void tick_once(waiter_state& st) {
                  [&st](std::string id) {
                    if (st.watched.count(id))
                      st.due.insert(std::move(id));
+                   else
+                     remember_announced(st, std::move(id));
                  });
   if (clock::now() >= st.next_sweep) {
+    // Records our consumers write are announced; the sweep is for those written without a
+    // notification (Python funboost), so ids watched only briefly are left to their
+    // notification: the sweep stays cheap with thousands of short waits in flight.
     prune(st);
-    for (const auto& entry : st.watched)
-      st.due.insert(entry.first);
+    auto old = clock::now() - st.timing.sweep_period;
+    for (const auto& [id, entry] : st.watched)
+      if (entry.since <= old)
+        st.due.insert(id);
     st.next_sweep = clock::now() + st.timing.sweep_period;
   }
   std::vector<std::string> ids{st.due.begin(), st.due.end()};
@@ -427,13 +464,18 @@ waiter_actor::behavior_type result_waiter(waiter_ptr self, rd::redis_where where
   self->state.timing = timing;
   self->state.log = std::move(log);
   return {
-    [self](watch_atom, const std::weak_ptr<result_slot>& weak) {
+    [self](watch_atom, const std::weak_ptr<result_slot>& weak, bool may_exist) {
       auto slot = weak.lock();
       if (!slot || slot->is_finished())
         return;
       auto& st = self->state;
-      st.watched[slot->task_id].push_back(weak);
-      st.due.insert(slot->task_id); // the record may exist already
+      auto& entry = st.watched[slot->task_id];
+      if (entry.slots.empty())
+        entry.since = clock::now();
+      entry.slots.push_back(weak);
+      // Look at once if the record may exist already, or was announced before this watch.
+      if (may_exist || st.announced.count(slot->task_id))
+        st.due.insert(slot->task_id);
       start_ticking(self);
     },
     [self](tick_atom) {
@@ -494,8 +536,8 @@ public:
     caf::anon_send(writer_, put_atom::value, task_id, std::move(record_json));
   }
 
-  void watch(const std::shared_ptr<result_slot>& slot) override {
-    caf::anon_send(waiter_, watch_atom::value, std::weak_ptr<result_slot>{slot});
+  void watch(const std::shared_ptr<result_slot>& slot, bool may_exist) override {
+    caf::anon_send(waiter_, watch_atom::value, std::weak_ptr<result_slot>{slot}, may_exist);
   }
 
   std::string describe() const override { return display_; }

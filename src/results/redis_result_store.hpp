@@ -3,12 +3,13 @@
 //  - a writer with ONE connection. write() only enqueues; records that arrive while a pipeline
 //    is on the wire go together in the next one (group commit): per record `LPUSH {task_id}
 //    record` + `EXPIRE {task_id} expire` (funboost's _set_rpc_result), then `PUBLISH
-//    funboost_cpp_result_ready {task_id}` so funboost-cpp waiters elsewhere learn at once
-//    (Python funboost ignores the channel). A Redis error keeps the records (at most 100,000)
+//    funboost_cpp_result_ready` per pipeline with its task ids, one per line, so funboost-cpp
+//    waiters elsewhere learn at once (Python funboost ignores the channel). A Redis error keeps the records (at most 100,000)
 //    and retries: at once, then after 1 s doubling to 30 s.
 //  - a waiter with ONE command connection and ONE subscriber connection for every watched
 //    slot (10,000 waiters cost no thread or connection each). It reads notifications, checks
-//    newly watched ids at once and every watched id every 100 ms (records written by Python
+//    a newly watched id at once when its record may exist already (not for a task being
+//    pushed now), and every 100 ms each id watched longer than that (records written by Python
 //    funboost come without a notification) with `LINDEX {task_id} 0`: it only reads, so
 //    funboost waiters (BLPOP, then push back) and other processes still find the record.
 // The store must be destroyed before its actor_system: the destructor ends both actors (the

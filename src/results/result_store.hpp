@@ -22,8 +22,9 @@ public:
 
   /// Finishes `slot` (slot->task_id) once a record for it exists, whoever wrote it. The store
   /// keeps only a weak reference: a slot whose waiters gave up, or that was finished by the
-  /// in-process registry first, is dropped.
-  virtual void watch(const std::shared_ptr<result_slot>& slot) = 0;
+  /// in-process registry first, is dropped. `may_exist` false: the task is being pushed just
+  /// now (watched before publishing), so there is no record to look for yet.
+  virtual void watch(const std::shared_ptr<result_slot>& slot, bool may_exist = true) = 0;
 
   /// "redis://127.0.0.1:6379/8" (no password) or "in-process": for logs and errors.
   virtual std::string describe() const = 0;

@@ -183,7 +183,8 @@ TEST_CASE("the writer announces each record after storing it, on the channel wit
   REQUIRE(note->type == REDIS_REPLY_ARRAY);
   REQUIRE(note->elements == 3);
   CHECK(std::string{note->element[0]->str} == "message");
-  CHECK(std::string{note->element[2]->str, note->element[2]->len} == "task-announced");
+  // One notification per written batch: its task ids, one per line.
+  CHECK(std::string{note->element[2]->str, note->element[2]->len} == "task-announced\n");
   // By the time anyone hears of it, the record is there, under the prefixed key only.
   CHECK(client.integer({"LLEN", "app1:task-announced"}) == 1);
   CHECK(client.integer({"EXISTS", "task-announced"}) == 0);
