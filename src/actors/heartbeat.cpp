@@ -71,7 +71,10 @@ heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_pt
                             "running {}, {:.1f} tasks/s, remaining {}",
                             st.ctx->queue(), s.done, s.failed, s.dead_lettered, s.retried,
                             s.in_flight, rate, remaining(self));
-        });
+        },
+        // No answer (a busy or restarting dispatcher): skip this line rather than let CAF's
+        // default error handler end the heartbeat, which would restart the whole queue.
+        [](const caf::error&) {});
       self->delayed_send(self, interval, tick_atom::value);
     },
   };

@@ -103,6 +103,15 @@ caf::result<task_result> await_result(self_ptr self, const std::string& task_id,
 } // namespace
 
 node_internal_actor::behavior_type node(self_ptr self) {
+  // CAF 0.17 does not answer a promise its actor drops: tell every waiter before going away.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [task_id, wait] : self->state.waits)
+      for (auto& [id, rp] : wait.promises)
+        rp.deliver(caf::make_error(ec::queue_stopped, "task " + task_id
+                                                        + ": the runtime is shutting down"));
+    self->state.waits.clear();
+    self->quit(msg.reason);
+  });
   return {
     [self](queues_atom) {
       std::vector<queue_info> out;

@@ -208,6 +208,11 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
   // actor system would wait for them forever at shutdown.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     kill_children(self, msg.reason);
+    // CAF 0.17 does not answer a promise its actor drops: whoever waits for a stop is told.
+    for (auto& p : self->state.stop_promises)
+      p.deliver(caf::make_error(ec::queue_stopped, "queue '" + self->state.ctx->queue()
+                                                     + "': the booster is gone"));
+    self->state.stop_promises.clear();
     self->quit(msg.reason);
   });
   return {
@@ -231,12 +236,17 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
         st.ctx->log->info("queue '{}': stopping: no more fetching, waiting for running tasks",
                           st.ctx->queue());
         auto dispatcher = st.dispatcher;
-        self->request(dispatcher, caf::infinite, drain_atom::value).then([self, dispatcher](bool) {
-          if (self->state.dispatcher != dispatcher)
-            return; // answered by a dispatcher that has been replaced since
-          self->state.drained = true;
-          finish_stop_if_done(self);
-        });
+        self->request(dispatcher, caf::infinite, drain_atom::value)
+          .then(
+            [self, dispatcher](bool) {
+              if (self->state.dispatcher != dispatcher)
+                return; // answered by a dispatcher that has been replaced since
+              self->state.drained = true;
+              finish_stop_if_done(self);
+            },
+            // The dispatcher died meanwhile: the down handler finishes the stop. (Without a
+            // handler here, CAF's default would end the supervisor itself.)
+            [](const caf::error&) {});
       }
       return st.stop_promises.back();
     },
