@@ -131,12 +131,17 @@ long long connected_clients(redis_client& client) {
 
 } // namespace
 
-TEST_CASE("a record written by one store finishes the slot another store watches; it is "
-          "pushed once and expires in rpc_result_expire_seconds") {
+/// A real redis-server, a client on the results db, and an actor system for the stores (which
+/// the tests declare after it, so they end first).
+struct results_fixture {
   redis_server server;
   redis_client client{server.port(), results_db};
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
+};
+
+TEST_CASE_FIXTURE(results_fixture, "a record written by one store finishes the slot another store watches; it is "
+          "pushed once and expires in rpc_result_expire_seconds") {
   auto writer = make_store(sys, server);
   auto waiter = make_store(sys, server, "", no_sweep); // found by the notification
 
@@ -195,12 +200,8 @@ TEST_CASE("the writer announces each record after storing it, on the channel wit
   CHECK(funboost::from_json<int>(slot->result_json) == 7);
 }
 
-TEST_CASE("a Python funboost record (plain LPUSH, no announcement) is found by the sweep and "
+TEST_CASE_FIXTURE(results_fixture, "a Python funboost record (plain LPUSH, no announcement) is found by the sweep and "
           "stays in Redis for other readers") {
-  redis_server server;
-  redis_client client{server.port(), results_db};
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
   auto waiter = make_store(sys, server);
 
   auto slot = slot_for("task-from-python");
@@ -219,11 +220,7 @@ TEST_CASE("a Python funboost record (plain LPUSH, no announcement) is found by t
   CHECK(client.strings({"LRANGE", "task-from-python", "0", "-1"}) == std::vector{record});
 }
 
-TEST_CASE("a watch started after the record exists finishes") {
-  redis_server server;
-  redis_client client{server.port(), results_db};
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
+TEST_CASE_FIXTURE(results_fixture, "a watch started after the record exists finishes") {
   auto waiter = make_store(sys, server, "", no_sweep); // found by the first check
   // Records pushed raw come with no notification (as Python funboost's do), and the waiter is
   // connected and idle first, so only the check of a newly watched id can find the second.
@@ -241,12 +238,8 @@ TEST_CASE("a watch started after the record exists finishes") {
   CHECK(client.integer({"LLEN", "task-early"}) == 1);
 }
 
-TEST_CASE("10,000 slots watched by one store all finish, without a thread or a connection "
+TEST_CASE_FIXTURE(results_fixture, "10,000 slots watched by one store all finish, without a thread or a connection "
           "per waiter") {
-  redis_server server;
-  redis_client client{server.port(), results_db};
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
   auto writer = make_store(sys, server);
   auto waiter = make_store(sys, server);
   auto threads_before = thread_count();
@@ -290,11 +283,7 @@ TEST_CASE("10,000 slots watched by one store all finish, without a thread or a c
   CHECK(max_clients <= 4);
 }
 
-TEST_CASE("a record that is not funboost JSON fails the slot with a clear message") {
-  redis_server server;
-  redis_client client{server.port(), results_db};
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
+TEST_CASE_FIXTURE(results_fixture, "a record that is not funboost JSON fails the slot with a clear message") {
   auto waiter = make_store(sys, server, "", no_sweep);
 
   client.run({"LPUSH", "task-garbage", "this is not funboost json"});
@@ -308,12 +297,8 @@ TEST_CASE("a record that is not funboost JSON fails the slot with a clear messag
   CHECK(slot->exception_message.find("this is not funboost json") != std::string::npos);
 }
 
-TEST_CASE("the store keeps only a weak reference to watched slots, and a slot finished "
+TEST_CASE_FIXTURE(results_fixture, "the store keeps only a weak reference to watched slots, and a slot finished "
           "elsewhere first keeps that outcome") {
-  redis_server server;
-  redis_client client{server.port(), results_db};
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
   auto writer = make_store(sys, server);
   auto waiter = make_store(sys, server);
 
