@@ -68,7 +68,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
 
   log.info("queue '{}': task {} starts (attempt {} of {})", queue, c.task_id, t.attempts,
            c.max_retries + 1);
-  auto time_start = unix_now();
+  auto time_start = c.rpc ? unix_now() : 0.0; // for the result record only
   auto started = clock::now();
   call_outcome outcome;
   try {
