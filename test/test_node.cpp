@@ -225,6 +225,18 @@ TEST_CASE("a publish-only booster pushes by name, checked against the consumer's
   CHECK_FALSE(queues->at(0).publish_only);
 }
 
+TEST_CASE("a publish-only booster made before any consumer learns the signature when it publishes") {
+  funboost::runtime rt;
+  auto p = rt.publisher(memory_queue("node_late_consumer"));
+  CHECK(p.info().arg_names.empty()); // nobody has said yet
+  auto o = memory_queue("node_late_consumer");
+  o.arg_names = {"x", "y"};
+  auto consumer = rt.boost(add, o);
+  CHECK_THROWS_WITH_AS(p.publish(R"({"x":2})"), doctest::Contains("missing argument 'y'"),
+                       std::invalid_argument);
+  CHECK(p.info().arg_names == std::vector<std::string>{"x", "y"});
+}
+
 TEST_CASE("a publish-only queue cannot be consumed, and says why") {
   funboost::runtime rt;
   auto p = rt.publisher(memory_queue("node_only_publisher"));

@@ -40,6 +40,8 @@ public:
   virtual queue_supervisor_actor supervisor() const = 0;
   /// The queue as the node lists it (arg names, optional ones, options).
   virtual queue_info info() const = 0;
+  /// A publish-only booster whose queue's signature is unknown looks it up again.
+  virtual void refresh_signature() = 0;
 };
 
 } // namespace detail

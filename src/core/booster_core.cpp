@@ -4,6 +4,9 @@
 #include <funboost/booster.hpp>
 #include <funboost/runtime.hpp>
 
+#include <chrono>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include <caf/actor_system.hpp>
@@ -169,9 +172,23 @@ public:
   queue_supervisor_actor supervisor() const override { return supervisor_; }
 
   queue_info info() const override {
+    std::lock_guard guard{info_mutex_};
     auto info = info_;
     info.consuming = ctx_->consuming->load();
     return info;
+  }
+
+  void refresh_signature() override {
+    if (supervisor_)
+      return; // a consuming booster knows its own function
+    {
+      std::lock_guard guard{info_mutex_};
+      auto now = std::chrono::steady_clock::now();
+      if (!info_.arg_names.empty() || now - last_lookup_ < std::chrono::seconds(1))
+        return;
+      last_lookup_ = now;
+    }
+    learn_signature();
   }
 
 private:
@@ -194,44 +211,52 @@ private:
 
   /// A publish-only booster learns the queue's signature: from a consuming booster of this
   /// runtime, else from the queue registry its consumers wrote (funboost's params record).
+  /// Asked again at publish time while unknown (at most once a second): a consumer may
+  /// register after this publisher was made.
   void learn_signature() {
     caf::scoped_actor self{system_};
-    bool found = false;
+    std::optional<queue_info> learned;
     self->request(node_, caf::infinite, queues_atom::value)
       .receive(
         [&](const std::vector<queue_info>& queues) {
           for (const auto& q : queues)
-            if (q.queue_name == info_.queue_name && !q.publish_only) {
-              info_.function_name = q.function_name;
-              info_.arg_names = q.arg_names;
-              info_.optional_arg_names = q.optional_arg_names;
-              found = true;
-            }
+            if (q.queue_name == ctx_->queue() && !q.publish_only)
+              learned = q;
         },
         [](const caf::error&) {});
-    if (found)
-      return;
-    try {
-      std::string params;
-      direct_->with_connection(
-        [&](broker_connection& c) { params = c.registered_params(ctx_->queue()); });
-      if (read_signature(params, info_))
+    if (!learned) {
+      try {
+        std::string params;
+        direct_->with_connection(
+          [&](broker_connection& c) { params = c.registered_params(ctx_->queue()); });
+        queue_info from_registry;
+        if (read_signature(params, from_registry))
+          learned = from_registry;
+      } catch (const std::exception& e) {
+        ctx_->log->warn("queue '{}': the queue registry could not be read ({}); pushes are "
+                        "sent without checking their arguments until it can",
+                        ctx_->queue(), e.what());
         return;
-    } catch (const std::exception& e) {
-      ctx_->log->warn("queue '{}': the queue registry could not be read ({}); pushes are sent "
-                      "without checking their arguments",
-                      ctx_->queue(), e.what());
+      }
+    }
+    if (learned) {
+      std::lock_guard guard{info_mutex_};
+      info_.function_name = learned->function_name;
+      info_.arg_names = learned->arg_names;
+      info_.optional_arg_names = learned->optional_arg_names;
       return;
     }
-    ctx_->log->info("queue '{}': no consumer has registered this queue's signature yet; "
-                    "pushes are sent without checking their arguments",
-                    ctx_->queue());
+    ctx_->log->debug("queue '{}': no consumer has registered this queue's signature yet; "
+                     "pushes are sent without checking their arguments until one does",
+                     ctx_->queue());
   }
 
   caf::actor_system& system_;
   node_actor node_;
   queue_context_ptr ctx_;
+  mutable std::mutex info_mutex_; // a publish-only booster learns its signature late
   queue_info info_;
+  std::chrono::steady_clock::time_point last_lookup_{};
   std::unique_ptr<direct_publisher> direct_;
   actors::publisher_actor publisher_;
   queue_supervisor_actor supervisor_;
@@ -256,6 +281,7 @@ namespace funboost {
 
 async_result<json_text> queue_publisher::publish(std::string_view kwargs_json,
                                                  const task_options& options) const {
+  core_->refresh_signature();
   if (auto problem = detail::check_kwargs(core_->info(), kwargs_json); !problem.empty())
     throw std::invalid_argument(problem);
   return async_result<json_text>{core_->publish_kwargs(kwargs_json, options)};

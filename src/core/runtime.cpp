@@ -101,6 +101,8 @@ runtime::result_store_for(const booster_options& options) {
     resolved.result_store_url = options.broker.url.empty() ? "redis://127.0.0.1:6379"
                                                            : options.broker.url;
     resolved.broker.transport_options["db"] = 8LL;
+  } else {
+    resolved.broker.transport_options.erase("db"); // the queues' db; the URL names the results'
   }
   resolved.broker.url = resolved.result_store_url;
   auto scheme = resolved.result_store_url.substr(0, resolved.result_store_url.find(':'));

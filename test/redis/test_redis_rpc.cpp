@@ -205,6 +205,12 @@ TEST_CASE("a publish-only booster pushes to a consumer in another process, check
   o.broker.url = server.url(7);
   o.logging.level = funboost::log_level::error;
   o.logging.file_dir = "";
+  // The consumer registers its queue with its first broker connection, just after it starts.
+  redis_client queue_db{server.port(), 7};
+  REQUIRE(wait_until([&] {
+    return !queue_db.string({"HGET", "funboost_queue__consumer_parmas", "rpc_fake_booster"})
+              .empty();
+  }));
   auto p = rt.publisher(o); // no function linked: the signature comes from the registry
   CHECK(p.info().function_name == "add");
   CHECK(p.info().arg_names == std::vector<std::string>{"x", "y"});
@@ -214,7 +220,6 @@ TEST_CASE("a publish-only booster pushes to a consumer in another process, check
                        doctest::Contains("queue 'rpc_fake_booster': missing argument 'y'"),
                        std::invalid_argument);
   // The publisher left the consumers' registry record as they wrote it.
-  redis_client queue_db{server.port(), 7};
   auto params = queue_db.string({"HGET", "funboost_queue__consumer_parmas", "rpc_fake_booster"});
   CHECK(params.find(R"("must_arg_name_list":["x","y"])") != std::string::npos);
   CHECK(params.find(R"("func_name":"add")") != std::string::npos);

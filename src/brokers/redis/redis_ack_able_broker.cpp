@@ -154,8 +154,9 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
     auto now = clock::now();
     if (now >= deadline)
       return 0;
-    std::this_thread::sleep_for(
-      std::min<clock::duration>(step, deadline - now));
+    // Within one bounded broker call, on the fetcher's own (detached) thread: REDIS_ACK_ABLE
+    // has no blocking pop that keeps a message safe, so an empty list is polled.
+    std::this_thread::sleep_for(std::min<clock::duration>(step, deadline - now));
     step = std::min<clock::duration>(step * 2, broker_->timing().poll_interval);
   }
 }
