@@ -1,10 +1,6 @@
 #include "results/redis_result_store.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -210,59 +206,22 @@ writer_actor::behavior_type result_writer(writer_ptr self, rd::redis_where where
 
 // -- the waiter ------------------------------------------------------------------------------
 
-/// The waiter's SUBSCRIBE connection, read with poll() so that waiting for notifications is
-/// bounded (redis_connection only does blocking request/reply).
+/// The waiter's SUBSCRIBE connection: its own redis_connection, read with a bounded wait.
 class subscriber {
 public:
-  explicit subscriber(const rd::redis_where& where)
-    : describe_("redis results subscriber at " + where.address.display()) {
-    const auto& a = where.address;
-    timeval connect_tv{static_cast<time_t>(a.connect_timeout.count() / 1000),
-                       static_cast<suseconds_t>((a.connect_timeout.count() % 1000) * 1000)};
-    ctx_ = a.is_unix ? redisConnectUnixWithTimeout(a.socket_path.c_str(), connect_tv)
-                     : redisConnectWithTimeout(a.host.c_str(), a.port, connect_tv);
-    if (!ctx_)
-      fail("cannot allocate a hiredis context");
-    if (ctx_->err)
-      fail(std::string{"cannot connect ("} + ctx_->errstr + ")");
-    timeval command_tv{static_cast<time_t>(a.command_timeout.count() / 1000),
-                       static_cast<suseconds_t>((a.command_timeout.count() % 1000) * 1000)};
-    redisSetTimeout(ctx_, command_tv);
-    if (!a.is_unix)
-      redisEnableKeepAlive(ctx_);
-    if (!a.password.empty()) {
-      if (a.username.empty())
-        call({"AUTH", a.password});
-      else
-        call({"AUTH", a.username, a.password});
-    }
+  explicit subscriber(const rd::redis_where& where) : conn_(where) {
     // Channels ignore the db. The confirmation comes before any notification, so from here on
     // no record written later goes unannounced.
-    call({"SUBSCRIBE", std::string{result_ready_channel}});
+    conn_.run({"SUBSCRIBE", std::string{result_ready_channel}});
   }
-  ~subscriber() {
-    if (ctx_)
-      redisFree(ctx_);
-  }
-  subscriber(const subscriber&) = delete;
-  subscriber& operator=(const subscriber&) = delete;
 
   /// Waits up to `wait` for notifications and hands each announced task id to `on_id`.
   void read(std::chrono::milliseconds wait, const std::function<void(std::string)>& on_id) {
     for (int round = 0; round < max_reads_per_tick; ++round) {
-      pollfd p{ctx_->fd, POLLIN, 0};
-      int ready = ::poll(&p, 1, round == 0 ? static_cast<int>(wait.count()) : 0);
-      if (ready < 0 && errno != EINTR)
-        fail(std::string{"poll failed ("} + std::strerror(errno) + ")");
-      if (ready <= 0)
+      auto replies = conn_.read_pushed(round == 0 ? wait : std::chrono::milliseconds{0});
+      if (replies.empty())
         return;
-      // Readable: one read (redisGetReply), then every reply that read completed.
-      void* raw = nullptr;
-      if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-        fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "closed")
-             + ")");
-      while (raw) {
-        rd::reply_ptr reply{static_cast<redisReply*>(raw)};
+      for (const auto& reply : replies) {
         auto ids = announced_ids(reply.get());
         for (std::size_t at = 0; at < ids.size();) {
           auto end = ids.find('\n', at);
@@ -272,9 +231,6 @@ public:
             on_id(ids.substr(at, end - at));
           at = end + 1;
         }
-        raw = nullptr;
-        if (redisGetReplyFromReader(ctx_, &raw) != REDIS_OK)
-          fail("unreadable reply");
       }
     }
   }
@@ -288,29 +244,7 @@ private:
     return rd::reply_text(r->element[2]);
   }
 
-  void call(const std::vector<std::string>& words) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& w : words) {
-      argv.push_back(w.data());
-      lens.push_back(w.size());
-    }
-    rd::reply_ptr reply{static_cast<redisReply*>(
-      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()))};
-    if (!reply)
-      fail(std::string{"connection lost ("} + ctx_->errstr + ")");
-    if (reply->type == REDIS_REPLY_ERROR)
-      fail("'" + words[0] + "' failed: " + rd::reply_text(reply.get()));
-  }
-
-  [[noreturn]] void fail(const std::string& what) {
-    throw broker_error(describe_ + ": " + what
-                       + "; check that redis-server is running and reachable at this address; "
-                         "waiting for results resumes by itself once it is");
-  }
-
-  std::string describe_;
-  redisContext* ctx_ = nullptr;
+  rd::redis_connection conn_;
 };
 
 struct waiter_state {

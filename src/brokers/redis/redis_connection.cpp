@@ -1,6 +1,10 @@
 #include "brokers/redis/redis_connection.hpp"
 
+#include <poll.h>
 #include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <funboost/broker.hpp>
 
@@ -120,6 +124,27 @@ reply_ptr redis_connection::read_reply() {
   if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
     fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
   return reply_ptr{static_cast<redisReply*>(raw)};
+}
+
+std::vector<reply_ptr> redis_connection::read_pushed(std::chrono::milliseconds wait) {
+  if (!usable())
+    fail("the connection was lost earlier");
+  std::vector<reply_ptr> out;
+  pollfd p{ctx_->fd, POLLIN, 0};
+  int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
+  if (ready < 0 && errno != EINTR)
+    fail(std::string{"poll failed ("} + std::strerror(errno) + ")");
+  if (ready <= 0)
+    return out;
+  out.push_back(read_reply()); // one read from the socket...
+  void* raw = nullptr;
+  while (redisGetReplyFromReader(ctx_, &raw) == REDIS_OK && raw) { // ...and all it completed
+    out.emplace_back(static_cast<redisReply*>(raw));
+    raw = nullptr;
+  }
+  if (ctx_->err)
+    fail("unreadable reply (" + std::string{ctx_->errstr} + ")");
+  return out;
 }
 
 void redis_connection::throw_if_error_reply(const reply_ptr& reply,

@@ -48,6 +48,10 @@ public:
   /// returned, not thrown; I/O errors throw.
   std::vector<reply_ptr> pipeline(const std::vector<command>& commands);
 
+  /// For a connection that has subscribed: waits at most `wait` for pushed messages and returns
+  /// every reply one read brought (none when nothing came in time). Throws on I/O errors.
+  std::vector<reply_ptr> read_pushed(std::chrono::milliseconds wait);
+
   /// EVALSHA with a fallback to EVAL when the server does not know the script yet.
   reply_ptr eval(std::string_view script, const std::vector<std::string>& keys,
                  const std::vector<std::string>& args);
