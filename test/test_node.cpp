@@ -16,6 +16,7 @@
 #include <funboost/funboost.hpp>
 
 #include "actors/actors.hpp"
+#include "core/result_registry.hpp"
 #include "support/faulty_broker.hpp"
 #include "support/fixtures.hpp"
 
@@ -344,4 +345,30 @@ TEST_CASE("a push the broker refuses through every retry answers kept_in_outbox,
   b.consume();
   CHECK(wait_until([&] { return runs == 1; }));
   std::filesystem::remove_all(outbox);
+}
+
+TEST_CASE("RPC pushes whose results nobody holds any more do not stay in memory, and a result "
+          "is still found by task id after its async_result is gone") {
+  funboost::runtime rt;
+  auto o = memory_queue("node_rpc_bounded");
+  o.arg_names = {"x", "y"};
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost(add, o);
+  // 100,000 RPC pushes with no consumer, their async_results dropped at once: a producer loop
+  // that never calls get(). Each one used to stay registered until its task finished.
+  for (int i = 0; i < 100000; ++i)
+    b.push(i, i);
+  CHECK(funboost::detail::waiting_result_entries() <= 16 * 1024);
+
+  b.clear(); // the backlog is not what this test runs
+
+  auto kept = b.push(20, 22);
+  std::string dropped_id;
+  {
+    auto dropped = b.push(1, 2);
+    dropped_id = dropped.task_id();
+  }
+  b.consume();
+  CHECK(kept.get(10s) == 42);
+  CHECK(rt.result(dropped_id, 10s).result_json == "3");
 }

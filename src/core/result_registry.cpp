@@ -18,9 +18,24 @@ constexpr std::size_t finished_per_shard = 1024;
 
 struct shard {
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<result_slot>> slots;
+  // Waiting slots are held weakly: the async_result (or a waiting node request) owns its slot,
+  // and a slot nobody waits for any more must not stay in memory until its task finishes,
+  // which may be never (RPC pushes to a queue with no consumer). Expired entries are swept
+  // whenever the map doubles, so memory stays bounded by what callers still hold.
+  std::unordered_map<std::string, std::weak_ptr<result_slot>> slots;
+  std::size_t sweep_at = min_sweep;
   std::unordered_map<std::string, std::shared_ptr<result_slot>> finished;
   std::deque<std::string> finished_order;
+
+  static constexpr std::size_t min_sweep = 1024;
+
+  void add_waiting(const std::shared_ptr<result_slot>& slot) {
+    slots[slot->task_id] = slot;
+    if (slots.size() < sweep_at)
+      return;
+    std::erase_if(slots, [](const auto& entry) { return entry.second.expired(); });
+    sweep_at = std::max(min_sweep, 2 * slots.size());
+  }
 
   void remember_finished(std::shared_ptr<result_slot> slot) {
     auto id = slot->task_id;
@@ -48,14 +63,17 @@ shard& shard_for(const std::string& task_id) {
 void expect_result(std::shared_ptr<result_slot> slot) {
   auto& s = shard_for(slot->task_id);
   std::lock_guard guard{s.mutex};
-  s.slots[slot->task_id] = std::move(slot);
+  s.add_waiting(slot);
 }
 
 std::shared_ptr<result_slot> find_result(const std::string& task_id) {
   auto& s = shard_for(task_id);
   std::lock_guard guard{s.mutex};
-  if (auto i = s.slots.find(task_id); i != s.slots.end())
-    return i->second;
+  if (auto i = s.slots.find(task_id); i != s.slots.end()) {
+    if (auto slot = i->second.lock())
+      return slot;
+    s.slots.erase(i);
+  }
   auto i = s.finished.find(task_id);
   return i == s.finished.end() ? nullptr : i->second;
 }
@@ -64,8 +82,17 @@ void forget_result(const std::shared_ptr<result_slot>& slot) {
   auto& s = shard_for(slot->task_id);
   std::lock_guard guard{s.mutex};
   auto i = s.slots.find(slot->task_id);
-  if (i != s.slots.end() && i->second == slot)
+  if (i != s.slots.end() && i->second.lock() == slot)
     s.slots.erase(i);
+}
+
+std::size_t waiting_result_entries() {
+  std::size_t n = 0;
+  for (auto& s : shards()) {
+    std::lock_guard guard{s.mutex};
+    n += s.slots.size();
+  }
+  return n;
 }
 
 std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::string task_id,
@@ -86,7 +113,7 @@ std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::st
   return slot;
 }
 
-bool deliver_result(const std::string& task_id, bool ok, std::string result_json,
+void deliver_result(const std::string& task_id, bool ok, std::string result_json,
                     std::string exception_type, std::string exception_message,
                     std::string record_json) {
   std::shared_ptr<result_slot> slot;
@@ -94,15 +121,20 @@ bool deliver_result(const std::string& task_id, bool ok, std::string result_json
     auto& s = shard_for(task_id);
     std::lock_guard guard{s.mutex};
     auto i = s.slots.find(task_id);
-    if (i == s.slots.end())
-      return false;
-    slot = std::move(i->second);
-    s.slots.erase(i);
+    if (i != s.slots.end()) {
+      slot = i->second.lock();
+      s.slots.erase(i);
+    }
+    if (!slot) { // its caller let go (or it was pushed by another process): keep the outcome
+                 // for a later lookup by task id (rt.result, the node)
+      slot = std::make_shared<result_slot>();
+      slot->task_id = task_id;
+      slot->rpc = true;
+    }
     s.remember_finished(slot);
   }
   slot->finish(ok, std::move(result_json), std::move(exception_type),
                std::move(exception_message), std::move(record_json));
-  return true;
 }
 
 bool wait_for_slot(result_slot& slot, std::chrono::milliseconds timeout, bool forever) {

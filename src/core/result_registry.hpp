@@ -11,7 +11,8 @@ namespace funboost::detail {
 
 class result_store;
 
-/// Registers `slot` under slot->task_id until a worker delivers its outcome.
+/// Registers `slot` under slot->task_id until a worker delivers its outcome. Held weakly: a
+/// slot whose async_result (and every other holder) is gone is forgotten.
 void expect_result(std::shared_ptr<result_slot> slot);
 
 /// A new RPC slot for `task_id` of `queue`, registered (before publishing: a fast consumer may
@@ -25,8 +26,12 @@ std::shared_ptr<result_slot> find_result(const std::string& task_id);
 /// Removes `slot` from the registry if it is still the one registered (a waiter gave up).
 void forget_result(const std::shared_ptr<result_slot>& slot);
 
-/// Delivers the final outcome of `task_id` if anyone expects it; false if no one does.
-bool deliver_result(const std::string& task_id, bool ok, std::string result_json,
+/// Entries in the waiting map, live or not yet swept (for tests: memory stays bounded).
+std::size_t waiting_result_entries();
+
+/// Delivers the final outcome of `task_id` to whoever waits for it, and keeps it among the
+/// recently finished for a later lookup by task id.
+void deliver_result(const std::string& task_id, bool ok, std::string result_json,
                     std::string exception_type, std::string exception_message,
                     std::string record_json = {});
 
