@@ -6,6 +6,7 @@
 
 #include <funboost/codec.hpp>
 
+#include "core/dead_letter_reason.hpp"
 #include "core/task_extra.hpp"
 
 struct point {
@@ -122,4 +123,39 @@ TEST_CASE("per-message extra controls apply only when truthy, as in funboost") {
   CHECK_FALSE(falsy.rpc);
   auto bare = read(R"({"x":1})"); // no extra: valid, gets a task id
   CHECK(bare.task_id.size() == 36);
+}
+
+TEST_CASE("an absurd per-message max_retry_times is refused, not obeyed") {
+  funboost::booster_options options;
+  options.max_retries = 3;
+  simdjson::dom::parser parser;
+  auto read = [&](const char* json) {
+    simdjson::dom::object message = parser.parse(std::string{json}).get_object();
+    return funboost::detail::read_task_controls(message, options);
+  };
+  CHECK(read(R"({"extra":{"max_retry_times":10000}})").invalid.empty());
+  CHECK(read(R"({"extra":{"max_retry_times":10000}})").max_retries == 10000);
+  auto huge = read(R"({"extra":{"task_id":"t","max_retry_times":2147483648}})");
+  CHECK(huge.invalid == "extra.max_retry_times 2147483648 is outside 0..10000");
+  CHECK(read(R"({"extra":{"max_retry_times":-1}})").invalid.find("outside") != std::string::npos);
+  CHECK(read(R"({"extra":{"max_retry_times":"5"}})").invalid
+        == "extra.max_retry_times is not an integer");
+  CHECK(read(R"({"extra":{"max_retry_times":null}})").invalid.empty());
+}
+
+TEST_CASE("the dead-letter reason goes first into extra, leaving the rest byte for byte") {
+  using funboost::detail::with_dead_letter_reason;
+  CHECK(with_dead_letter_reason(R"({"x":1,"extra":{"task_id":"t"}})", "why")
+        == R"({"x":1,"extra":{"dead_letter_reason":"why","task_id":"t"}})");
+  CHECK(with_dead_letter_reason(R"({"x":1.50,"extra":{}})", "why")
+        == R"({"x":1.50,"extra":{"dead_letter_reason":"why"}})");
+  CHECK(with_dead_letter_reason(R"({"x":{"extra":{"a":"}"}},"y":"{"})", "a \"q\"")
+        == R"({"x":{"extra":{"a":"}"}},"y":"{","extra":{"dead_letter_reason":"a \"q\""}})");
+  CHECK(with_dead_letter_reason(R"( { } )", "why")
+        == R"( { "extra":{"dead_letter_reason":"why"}} )");
+  CHECK(with_dead_letter_reason("[1,2]", "why") == "[1,2]");
+  CHECK(with_dead_letter_reason("not json", "why") == "not json");
+  CHECK(with_dead_letter_reason(R"({"x":1)", "why") == R"({"x":1)");
+  CHECK(with_dead_letter_reason(R"({"x":"a\"b","extra":{"k":[1,{"z":2}]}} )", "w")
+        == R"({"x":"a\"b","extra":{"dead_letter_reason":"w","k":[1,{"z":2}]}} )");
 }

@@ -27,6 +27,11 @@ public:
 struct fetched_message {
   std::string body;
   uint64_t delivery_tag = 0;
+  /// How often a consumer process died while running this message, as far as the broker
+  /// tracks it (0 when it does not). The dispatcher runs such a "suspect" task alone, and moves
+  /// it to {queue}_dlx once it reaches max_crash_deliveries, so one poison task cannot stop a
+  /// whole fleet.
+  uint32_t crash_deliveries = 0;
 };
 
 /// One connection to a broker. Not thread-safe: each fetcher owns one, the publisher owns one.
@@ -49,6 +54,15 @@ public:
 
   /// Gives fetched, unfinished messages back so any consumer can take them again.
   virtual void requeue(const std::string& queue, std::span<const fetched_message> messages) = 0;
+
+  /// A suspect message (crash_deliveries > 0) is about to run alone on this consumer: if the
+  /// process dies before it is acked or requeued, only this message is counted as the crash's
+  /// cause (without a mark, every message the dead consumer held is). No-op where the broker
+  /// counts nothing.
+  virtual void mark_running(const std::string& queue, uint64_t delivery_tag) {
+    (void) queue;
+    (void) delivery_tag;
+  }
 
   /// Messages waiting in `queue` (not counting ones fetched and unacked).
   virtual std::size_t count(const std::string& queue) = 0;

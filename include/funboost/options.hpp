@@ -51,6 +51,10 @@ struct booster_options {
   int max_retries = 3;                          // re-runs after a throw; attempts = max_retries + 1
   bool is_using_rpc_mode = false;               // keep results so async_result::get() can read them
   bool dead_letter_on_failure = false;          // also move tasks that exhausted retries to {queue}_dlx
+  // A task that was running when its consumer process died this many times (a segfault or
+  // abort, not a throw) goes to {queue}_dlx instead of killing the next consumer too. Counted
+  // by the broker (redis: with the unacked entry); 0 = never.
+  int max_crash_deliveries = 3;
   std::vector<std::string> arg_names{};         // default arg0, arg1, ...
   std::vector<std::string> optional_arg_names{}; // filled in by boost(): the std::optional ones
   std::string function_name{};                  // in funboost's registry (faas); default: queue_name
@@ -66,6 +70,9 @@ struct booster_options {
   std::chrono::milliseconds fetch_wait{1000};   // longest single blocking broker call
   std::chrono::milliseconds restart_backoff{1000};     // first fetcher restart delay, doubling
   std::chrono::milliseconds restart_backoff_max{60000};
+  // A fetcher whose broker is down retries at least this often (a connect, cheap), so
+  // consuming resumes within about this long of the broker's return after any outage.
+  std::chrono::milliseconds broker_probe_interval{4000};
   std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
   int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
   std::chrono::milliseconds publish_retry_interval{5000}; // also the outbox replay period

@@ -47,6 +47,7 @@ using put_atom = caf::atom_constant<caf::atom("put")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using stable_atom = caf::atom_constant<caf::atom("stable")>;
+using mark_atom = caf::atom_constant<caf::atom("mark")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -60,6 +61,7 @@ struct task_controls {
   int max_retries = 0;     // extra.max_retry_times when truthy, else the booster's max_retries
   bool rpc = false;        // extra.is_using_rpc_mode when truthy, else the booster's
   bool known = false;      // read yet (a task no worker has started has not been)
+  std::string invalid;     // why a per-message control is unacceptable ("" = all fine)
 };
 
 /// One fetched message on its way through the queue's actors.
@@ -69,6 +71,7 @@ struct task {
   uint32_t fetcher_slot = 0;    // which of the conn_num fetchers owns the delivery tag
   uint32_t fetcher_epoch = 0;   // which incarnation of it: acks for a dead one are dropped
   uint32_t attempts = 0;        // runs so far
+  uint32_t crash_deliveries = 0; // consumer processes that died running it (broker's count)
   task_controls controls;
 };
 
@@ -108,6 +111,7 @@ using fetcher_actor = caf::typed_actor<
   caf::reacts_to<ack_atom, std::vector<uint64_t>>,       // finished: ack these tags
   caf::reacts_to<requeue_atom, std::vector<task>>,       // unstarted: give back to the broker
   caf::reacts_to<dead_atom, std::vector<task>>,          // move to {queue}_dlx, then ack
+  caf::replies_to<mark_atom, uint64_t>::with<bool>,      // a suspect runs alone: mark it
   caf::reacts_to<drain_atom>,                            // graceful stop: fetch no more
   caf::reacts_to<stop_atom>>;                            // quit (after the acks before it)
 

@@ -4,6 +4,9 @@
 
 #include <caf/system_messages.hpp>
 
+#include "core/dead_letter_reason.hpp"
+#include "core/message_peek.hpp"
+
 namespace funboost::actors {
 
 namespace {
@@ -98,9 +101,62 @@ void update_demand(self_ptr self) {
   }
 }
 
+/// Whether `t` must run alone: when one more death would send it to the dead-letter queue, that
+/// death must be blamed on it alone (a death blames every task the dead consumer held unless
+/// one was marked). Earlier suspects run as usual, so a single SIGKILL (an OOM kill, a deploy)
+/// slows nothing down; only tasks at two deaths in a row (with the default 3) run alone.
+bool runs_alone(const dispatcher_state& st, const task& t) {
+  auto max = st.ctx->options.max_crash_deliveries;
+  if (max <= 0 || t.crash_deliveries == 0)
+    return false;
+  return t.crash_deliveries >= static_cast<uint32_t>(std::max(max - 1, 1));
+}
+
+/// A suspect runs alone: once every running task has finished, the oldest one starts on an
+/// idle worker, after its connection marked it, and nothing else starts until it is done. Then
+/// if the process dies again, the broker counts the death against this task only (and the
+/// healthy tasks fetched with a poison one are not blamed with it). Returns true while
+/// suspects hold the pool.
+bool run_suspect(self_ptr self) {
+  auto& st = self->state;
+  if (st.suspect_running)
+    return true;
+  if (st.suspects.empty())
+    return false;
+  if (!st.busy.empty() || st.idle.empty())
+    return true; // let the running tasks finish first
+  auto batch = std::make_shared<std::vector<task>>();
+  batch->push_back(std::move(st.suspects.front()));
+  st.suspects.pop_front();
+  const auto& t = batch->front();
+  auto w = std::move(st.idle.back());
+  st.idle.pop_back();
+  st.busy[w.address()] = busy_worker{w, batch};
+  st.suspect_running = true;
+  st.suspect_worker = w.address();
+  st.ctx->log->warn("queue '{}': task {} was running when a consumer process died ({} of {} "
+                    "allowed times); it now runs alone so that another death is blamed on it "
+                    "alone",
+                    st.ctx->queue(), detail::task_id_of(t.body), t.crash_deliveries,
+                    st.ctx->options.max_crash_deliveries);
+  auto slot = t.fetcher_slot;
+  if (slot < st.fetchers.size() && st.fetchers[slot].handle
+      && st.fetchers[slot].epoch == t.fetcher_epoch) {
+    // Mark first, run after: a death before the mark is written blames no one new.
+    self->request(st.fetchers[slot].handle, caf::infinite, mark_atom::value, t.delivery_tag)
+      .then([self, w, batch](bool) { self->send(w, run_atom::value, batch); },
+            [self, w, batch](caf::error&) { self->send(w, run_atom::value, batch); });
+  } else {
+    self->send(w, run_atom::value, batch);
+  }
+  return true;
+}
+
 /// Hands pending tasks to idle workers.
 void dispatch(self_ptr self) {
   auto& st = self->state;
+  if (run_suspect(self))
+    return;
   bool limited = static_cast<bool>(st.rate_limiter);
   while (!st.pending.empty() && !st.idle.empty() && (!limited || st.tokens > 0)) {
     std::size_t n = std::min(batch_size(st), st.pending.size());
@@ -198,6 +254,8 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
     if (status == task_status::retry && !st.draining) {
       if (delay.count() > 0)
         st.delayed.push_back({now + delay, std::move(t)});
+      else if (runs_alone(st, t))
+        st.suspects.push_front(std::move(t));
       else
         st.pending.push_front(std::move(t));
       continue; // still in flight
@@ -223,12 +281,15 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
 void drop_unstarted(self_ptr self, uint32_t slot, uint32_t epoch) {
   auto& st = self->state;
   auto gone = [&](const task& t) { return t.fetcher_slot == slot && t.fetcher_epoch == epoch; };
-  auto before = st.pending.size() + st.delayed.size();
+  auto before = st.pending.size() + st.suspects.size() + st.delayed.size();
   st.pending.erase(std::remove_if(st.pending.begin(), st.pending.end(), gone), st.pending.end());
+  st.suspects.erase(std::remove_if(st.suspects.begin(), st.suspects.end(), gone),
+                    st.suspects.end());
   st.delayed.erase(std::remove_if(st.delayed.begin(), st.delayed.end(),
                                   [&](const delayed_task& d) { return gone(d.item); }),
                    st.delayed.end());
-  auto dropped = static_cast<uint32_t>(before - st.pending.size() - st.delayed.size());
+  auto dropped = static_cast<uint32_t>(before - st.pending.size() - st.suspects.size()
+                                       - st.delayed.size());
   st.in_flight -= std::min(st.in_flight, dropped);
 }
 
@@ -245,12 +306,51 @@ void requeue_pending(self_ptr self) {
   for (auto& t : st.pending)
     take(t);
   st.pending.clear();
+  for (auto& t : st.suspects)
+    take(t);
+  st.suspects.clear();
   for (auto& d : st.delayed)
     take(d.item);
   st.delayed.clear();
   for (std::size_t slot = 0; slot < back.size(); ++slot)
     if (!back[slot].empty())
       self->send(st.fetchers[slot].handle, requeue_atom::value, std::move(back[slot]));
+}
+
+/// Takes delivered tasks in: a task that was running when consumer processes died
+/// max_crash_deliveries times goes to {queue}_dlx with the reason instead of killing this
+/// process too; one that a further death would send there runs alone (runs_alone); the rest
+/// are pending.
+void admit(self_ptr self, std::vector<task>& tasks) {
+  auto& st = self->state;
+  auto max = st.ctx->options.max_crash_deliveries;
+  routed r{st.fetchers.size()};
+  bool poisoned = false;
+  for (auto& t : tasks) {
+    if (max > 0 && t.crash_deliveries >= static_cast<uint32_t>(max)) {
+      auto reason = "a consumer process died while running it " + std::to_string(t.crash_deliveries)
+                    + " times (max_crash_deliveries " + std::to_string(max) + ")";
+      st.ctx->log->error("queue '{}': task {}: {}; it was moved to '{}' and not run again. Find "
+                         "the crash in the function (its arguments are in the message), fix it, "
+                         "and push the message again.",
+                         st.ctx->queue(), detail::task_id_of(t.body), reason,
+                         dead_letter_queue(st.ctx->queue()));
+      t.body = detail::with_dead_letter_reason(t.body, reason);
+      ++st.stats.dead_lettered;
+      --st.in_flight;
+      auto slot = t.fetcher_slot;
+      if (slot < st.fetchers.size() && st.fetchers[slot].epoch == t.fetcher_epoch) {
+        r.dead[slot].push_back(std::move(t));
+        poisoned = true;
+      }
+    } else if (runs_alone(st, t)) {
+      st.suspects.push_back(std::move(t));
+    } else {
+      st.pending.push_back(std::move(t));
+    }
+  }
+  if (poisoned)
+    send_routed(self, r);
 }
 
 } // namespace
@@ -284,6 +384,8 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       // started is simply run again.
       auto batch = std::move(i->second.batch);
       st.busy.erase(i);
+      if (st.suspect_running && st.suspect_worker == dm.source)
+        st.suspect_running = false;
       std::vector<task_status> statuses;
       for (auto& t : *batch) {
         auto max_retries = t.controls.known ? t.controls.max_retries : st.ctx->options.max_retries;
@@ -308,15 +410,12 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
         f.credit -= std::min<uint32_t>(f.credit, static_cast<uint32_t>(tasks.size()));
       }
       st.in_flight += static_cast<uint32_t>(tasks.size());
+      admit(self, tasks);
       if (st.draining) {
-        for (auto& t : tasks)
-          st.pending.push_back(std::move(t));
         requeue_pending(self);
         finish_drain_if_done(self);
         return;
       }
-      for (auto& t : tasks)
-        st.pending.push_back(std::move(t));
       dispatch(self);
     },
     [self](join_atom, uint32_t slot, uint32_t epoch, fetcher_actor f) {
@@ -350,6 +449,8 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       }
       auto batch = std::move(i->second.batch);
       st.busy.erase(i);
+      if (st.suspect_running && st.suspect_worker == w.address())
+        st.suspect_running = false;
       st.idle.push_back(std::move(w));
       settle(self, *batch, statuses);
       dispatch(self);
@@ -367,7 +468,8 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       st.tick_scheduled = false;
       auto now = self->clock().now();
       while (!st.delayed.empty() && st.delayed.front().due <= now) {
-        st.pending.push_back(std::move(st.delayed.front().item));
+        auto& t = st.delayed.front().item;
+        (runs_alone(st, t) ? st.suspects : st.pending).push_back(std::move(t));
         st.delayed.pop_front();
       }
       schedule_tick(self);

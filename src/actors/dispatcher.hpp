@@ -42,6 +42,11 @@ struct dispatcher_state {
   rate_limiter_actor rate_limiter; // null when qps is unlimited
   std::vector<fetcher_link> fetchers;
   std::deque<task> pending;
+  // Suspects: tasks that were running when a consumer process died (crash_deliveries > 0).
+  // Each runs alone, marked on its connection, so a second death is blamed on it alone.
+  std::deque<task> suspects;
+  bool suspect_running = false;
+  caf::actor_addr suspect_worker;
   std::vector<worker_actor> idle;
   std::unordered_map<caf::actor_addr, busy_worker> busy;
   std::deque<delayed_task> delayed; // retries waiting for retry_delay, in due order

@@ -87,7 +87,8 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
         std::vector<task> tasks;
         tasks.reserve(n);
         for (auto& m : st.buffer)
-          tasks.push_back(task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, {}});
+          tasks.push_back(
+            task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, m.crash_deliveries, {}});
         st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
         st.outstanding += static_cast<uint32_t>(n);
         self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));
@@ -136,6 +137,10 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
       conn.publish(dead_letter_queue(st.ctx->queue()), bodies);
       conn.ack(st.ctx->queue(), tags_of(tasks));
       settled(self, tasks.size());
+    },
+    [self](mark_atom, uint64_t tag) {
+      self->state.connect().mark_running(self->state.ctx->queue(), tag);
+      return true;
     },
     [self](drain_atom) {
       self->state.draining = true;

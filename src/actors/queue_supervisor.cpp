@@ -141,12 +141,20 @@ void on_down(self_ptr self, caf::down_msg& dm) {
       finish_stop_if_done(self);
       return;
     }
-    st.ctx->log->error("queue '{}': fetcher {} on broker '{}' ({}) failed: {}; reconnecting "
-                       "in {} ms. Consuming goes on by itself once the broker is reachable.",
-                       st.ctx->queue(), slot, opts.broker_kind, opts.broker.url,
-                       to_string(dm.reason), f.backoff.count());
+    // Every failure is retried, but a long outage logs once a minute, not at every probe.
+    auto now = self->clock().now();
+    if (++f.failures == 1 || now - f.last_logged >= std::chrono::minutes(1)) {
+      f.last_logged = now;
+      st.ctx->log->error("queue '{}': fetcher {} on broker '{}' ({}) failed: {}; reconnecting "
+                         "in {} ms (failure {} in a row; logged at most once a minute). "
+                         "Consuming goes on by itself once the broker is reachable.",
+                         st.ctx->queue(), slot, opts.broker_kind, opts.broker.url,
+                         to_string(dm.reason), f.backoff.count(), f.failures);
+    }
     self->delayed_send(self, f.backoff, restart_atom::value, slot);
-    f.backoff = std::min(f.backoff * 2, opts.restart_backoff_max);
+    // Capped by broker_probe_interval: the restart is what notices the broker is back, so
+    // consuming resumes within that long of its return however long the outage was.
+    f.backoff = std::min({f.backoff * 2, opts.restart_backoff_max, opts.broker_probe_interval});
     return;
   }
   auto w = std::find_if(st.workers.begin(), st.workers.end(),
@@ -266,8 +274,10 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
     },
     [self](healthy_atom, uint32_t slot) {
       auto& st = self->state;
-      if (slot < st.fetchers.size())
+      if (slot < st.fetchers.size()) {
         st.fetchers[slot].backoff = st.ctx->options.restart_backoff;
+        st.fetchers[slot].failures = 0;
+      }
     },
     [self](restart_atom, uint32_t slot) {
       auto& st = self->state;

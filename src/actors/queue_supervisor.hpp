@@ -1,6 +1,7 @@
 // queue_supervisor: one per consuming booster. consume makes it spawn the queue's actors; it
-// restarts a fetcher whose broker failed after a backoff (1 s doubling to 60 s, reset once a
-// fetch works), replaces a crashed worker, restarts the whole queue (after the same backoff)
+// restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
+// 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
+// return), replaces a crashed worker, restarts the whole queue (after the same backoff)
 // when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop. Its public
 // interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
 #pragma once
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
@@ -19,6 +21,8 @@ struct fetcher_slot {
   fetcher_actor handle; // null while dead (waiting for its restart)
   uint32_t epoch = 0;
   std::chrono::milliseconds backoff{0};
+  uint32_t failures = 0;                       // in a row, since the last fetch that worked
+  caf::actor_clock::time_point last_logged{};  // failures are logged at most once a minute
 };
 
 struct queue_supervisor_state {

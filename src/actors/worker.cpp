@@ -3,6 +3,8 @@
 #include <chrono>
 
 #include "actors/exit_reason.hpp"
+#include "core/crash_report.hpp"
+#include "core/dead_letter_reason.hpp"
 #include "core/result_registry.hpp"
 #include "core/status_record.hpp"
 #include "core/task_extra.hpp"
@@ -65,6 +67,15 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   if (!t.controls.known) // the one parse of the message: arguments and controls
     t.controls = detail::read_task_controls(message, ctx.options);
   const auto& c = t.controls;
+  if (!c.invalid.empty()) {
+    log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
+              "producer's per-message options.",
+              queue, c.task_id, c.invalid, dead_letter_queue(queue));
+    if (c.rpc)
+      report_result(ctx, t, false, "null", "funboost::invalid_task_option", c.invalid, 0.0);
+    t.body = detail::with_dead_letter_reason(t.body, c.invalid);
+    return task_status::dead_letter;
+  }
 
   log.info("queue '{}': task {} starts (attempt {} of {})", queue, c.task_id, t.attempts,
            c.max_retries + 1);
@@ -72,6 +83,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   auto started = clock::now();
   call_outcome outcome;
   try {
+    detail::running_task_scope running{&queue, &c.task_id}; // named if the process dies of it
     outcome = ctx.function(message);
   } catch (const decode_error& e) {
     log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "

@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 
 #include "actors/node.hpp"
+#include "core/crash_report.hpp"
 #include "core/logging.hpp"
 #include "core/result_registry.hpp"
 #include "results/result_store.hpp"
@@ -54,6 +55,7 @@ runtime::runtime(caf::actor_system& system) : system_(&system) {
 }
 
 void runtime::start_node() {
+  detail::install_crash_report(); // a task that kills the process is named as it dies
   node_ = system_->spawn(actors::node);
 }
 

@@ -14,9 +14,19 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
     std::string_view id;
     if (!extra.at_key("task_id").get(id))
       out.task_id.assign(id);
+    // funboost applies it only when truthy. An absurd count is refused, not obeyed: 2^31
+    // retries of a failing task is a loop that never ends, not a retry policy.
     int64_t retries;
-    if (!extra.at_key("max_retry_times").get(retries) && retries > 0) // funboost: only if truthy
-      out.max_retries = static_cast<int>(retries);
+    auto field = extra.at_key("max_retry_times");
+    if (!field.error() && !field.is_null()) {
+      if (field.get(retries))
+        out.invalid = "extra.max_retry_times is not an integer";
+      else if (retries < 0 || retries > max_message_retry_times)
+        out.invalid = "extra.max_retry_times " + std::to_string(retries) + " is outside 0.."
+                      + std::to_string(max_message_retry_times);
+      else if (retries > 0)
+        out.max_retries = static_cast<int>(retries);
+    }
     bool rpc;
     if (!extra.at_key("is_using_rpc_mode").get(rpc) && rpc)
       out.rpc = true;

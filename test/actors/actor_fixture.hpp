@@ -384,6 +384,8 @@ struct fetcher_log {
   std::vector<std::vector<uint64_t>> acks;
   std::vector<std::vector<uint64_t>> requeued;
   std::vector<std::vector<uint64_t>> dead;
+  std::vector<std::string> dead_bodies;
+  std::vector<uint64_t> marked; // suspects marked as running alone
 };
 
 /// A fetcher without a broker: records; quits on stop like the real one.
@@ -407,6 +409,13 @@ inline fetcher_actor::behavior_type stand_in_fetcher(fetcher_actor::pointer self
     [=](dead_atom, const std::vector<task>& tasks) {
       log->events.emplace_back("dead");
       log->dead.push_back(tags_of(tasks));
+      for (const auto& t : tasks)
+        log->dead_bodies.push_back(t.body);
+    },
+    [=](mark_atom, uint64_t tag) {
+      log->events.emplace_back("mark");
+      log->marked.push_back(tag);
+      return true;
     },
     [=](drain_atom) { log->events.emplace_back("drain"); },
     [=](funboost::stop_atom) {

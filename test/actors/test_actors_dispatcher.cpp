@@ -355,3 +355,55 @@ TEST_CASE("dispatcher: a task whose worker died before starting it runs again, w
   REQUIRE(replacement.log->tags() == std::vector<uint64_t>{7});
   CHECK((*replacement.log->batches[0])[0].attempts == 1); // its first real run
 }
+
+TEST_CASE("dispatcher: a task one death short of max_crash_deliveries waits for the running "
+          "tasks, is marked on its connection, and runs alone; nothing starts beside it") {
+  dispatcher_fixture f{options(2, 4)}; // max_crash_deliveries 3
+  auto w0 = f.join_worker();
+  auto w1 = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  auto after_one_death = tasks({1, 2});
+  after_one_death[0].crash_deliveries = 1; // one death blames everything held: runs as usual
+  f.deliver(0, 1, std::move(after_one_death));
+  auto suspect = tasks({3, 4});
+  suspect[0].crash_deliveries = 2;
+  f.deliver(0, 1, std::move(suspect));
+  CHECK(w0.log->tags().size() + w1.log->tags().size() == 2); // 1 and 2 run; 3 waits for them
+  CHECK(fetcher.log->marked.empty());
+
+  f.done(w0, {task_status::done});
+  CHECK(fetcher.log->marked.empty()); // task 2 still runs
+  CHECK(w0.log->tags().size() + w1.log->tags().size() == 2); // and 4 waits behind the suspect
+  f.done(w1, {task_status::done});
+  CHECK(fetcher.log->marked == std::vector<uint64_t>{3});
+  auto& alone = w0.log->tags().size() == 2 ? w0 : w1;
+  auto& other = &alone == &w0 ? w1 : w0;
+  REQUIRE(alone.log->tags().back() == 3);
+  CHECK(other.log->tags().size() == 1); // 4 does not start beside the suspect
+
+  f.done(alone, {task_status::done});
+  CHECK(fetcher.log->acks.back() == std::vector<uint64_t>{3});
+  bool rest_goes_on = w0.log->tags().back() == 4 || w1.log->tags().back() == 4;
+  CHECK(rest_goes_on);
+}
+
+TEST_CASE("dispatcher: a task delivered with max_crash_deliveries deaths goes to the "
+          "dead-letter queue with the reason, never to a worker") {
+  auto o = options(1, 2);
+  o.max_crash_deliveries = 3;
+  dispatcher_fixture f{o};
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  auto poisoned = tasks({7, 8});
+  poisoned[0].body = R"({"x":7,"extra":{"task_id":"poison-7"}})";
+  poisoned[0].crash_deliveries = 3;
+  f.deliver(0, 1, std::move(poisoned));
+  CHECK(fetcher.log->dead == tag_lists{{7}});
+  REQUIRE(fetcher.log->dead_bodies.size() == 1);
+  CHECK(fetcher.log->dead_bodies[0]
+        == R"j({"x":7,"extra":{"dead_letter_reason":"a consumer process died while running it 3 )j"
+           R"j(times (max_crash_deliveries 3)","task_id":"poison-7"}})j");
+  CHECK(w.log->tags() == std::vector<uint64_t>{8});
+  CHECK(f.stats().dead_lettered == 1);
+  CHECK(f.stats().in_flight == 1);
+}

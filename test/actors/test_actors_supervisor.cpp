@@ -279,3 +279,23 @@ TEST_CASE("supervisor: a fetch that works resets the fetcher's restart backoff")
   CHECK(f.state().fetchers[0].handle);
   CHECK(f.state().fetchers[0].epoch == 3);
 }
+
+TEST_CASE("supervisor: however long the broker is down, a fetcher retries at least every "
+          "broker_probe_interval, so consuming resumes within that long of its return") {
+  auto o = options("actors_supervisor_probe_interval");
+  o.restart_backoff_max = 60000ms; // the default: whole-queue restarts still back off to 60 s
+  o.broker_probe_interval = 4000ms;
+  supervisor_fixture f{o};
+  // A 65 s outage: 1 + 2 + 4 + 4 + ... s between attempts, never the 8, 16, 32 s of doubling.
+  for (auto backoff : {1000ms, 2000ms, 4000ms, 4000ms, 4000ms, 4000ms, 4000ms}) {
+    CAPTURE(backoff.count());
+    auto epoch = f.state().fetchers[0].epoch;
+    f.fail_fetcher();
+    f.advance(backoff - 1ms);
+    CHECK_FALSE(f.state().fetchers[0].handle);
+    f.advance(1ms);
+    CHECK(f.state().fetchers[0].handle);
+    CHECK(f.state().fetchers[0].epoch == epoch + 1);
+  }
+  CHECK(f.state().fetchers[0].failures == 7);
+}

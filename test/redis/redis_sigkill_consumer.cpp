@@ -1,6 +1,7 @@
-// The consumer program the SIGKILL suite starts and kills:
-//   redis_sigkill_consumer PORT KIND QUEUE quick|default
+// The consumer program the SIGKILL and poison suites start and kill:
+//   redis_sigkill_consumer PORT KIND QUEUE quick|default [poison]
 // It consumes QUEUE with 50 workers (so about 100 tasks are fetched and in flight) until killed.
+// With "poison": 20 workers, 100 ms tasks, and task -1 aborts the process (a poison task).
 #include <cstdio>
 #include <string>
 
@@ -11,8 +12,8 @@
 #include "sigkill_task.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s PORT KIND QUEUE quick|default\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: %s PORT KIND QUEUE quick|default [poison]\n", argv[0]);
     return 2;
   }
   funboost::test::sigkill_port = std::stoi(argv[1]);
@@ -27,8 +28,13 @@ int main(int argc, char** argv) {
   o.logging.file_dir = "";
   if (std::string{argv[4]} == "quick")
     funboost::test::quick_recovery(o);
+  bool poison = argc == 6 && std::string{argv[5]} == "poison";
+  if (poison) {
+    o.concurrent_num = 20;
+    funboost::test::sigkill_task_time = std::chrono::milliseconds{100};
+  }
   funboost::runtime rt;
-  auto b = rt.boost(funboost::test::sigkill_task, o);
+  auto b = rt.boost(poison ? funboost::test::poison_task : funboost::test::sigkill_task, o);
   b.consume();
   rt.wait();
 }

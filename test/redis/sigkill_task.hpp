@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +23,14 @@ inline void sigkill_task(int i) {
   if (!client)
     client = std::make_unique<redis_client>(sigkill_port, 7);
   client->run({"SADD", "done:" + sigkill_queue, std::to_string(i)});
+}
+
+/// A poison task: task -1 kills its process (as a segfault or a failed assertion would); the
+/// others are sigkill_task.
+inline void poison_task(int i) {
+  if (i < 0)
+    std::abort();
+  sigkill_task(i);
 }
 
 /// Short heartbeat timing so the test is quick (only safe when every consumer uses it).

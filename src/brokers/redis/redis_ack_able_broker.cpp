@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
+#include "core/message_peek.hpp"
 
 namespace funboost::brokers::redis {
 
@@ -42,12 +44,17 @@ public:
   void requeue(const std::string& queue, std::span<const fetched_message> messages) override;
   std::size_t count(const std::string& queue) override;
   void clear(const std::string& queue) override;
+  void mark_running(const std::string& queue, uint64_t delivery_tag) override;
 
 private:
   void start_consuming();
+  /// HDELs for finished or given-back messages: their crash counts, and the running mark.
+  void forget_suspects(std::span<const uint64_t> tags, std::vector<command>& commands);
 
   std::string unack_key_;
   // unacked_: delivery tag -> body (ZREM needs it)
+  std::unordered_set<uint64_t> suspects_; // tags fetched with a crash count > 0
+  uint64_t marked_ = 0;                    // the tag marked running, 0 = none
 };
 
 class ack_able_broker final : public redis_broker_base,
@@ -61,6 +68,9 @@ public:
   }
 
   std::string registry_key() const { return key("funboost_unack_registry:" + queue()); }
+  // Not funboost's: what this project adds to survive poison tasks (see max_crash_deliveries).
+  std::string crash_counts_key() const { return key("funboost_crash_deliveries:" + queue()); }
+  std::string running_marks_key() const { return key("funboost_crash_running:" + queue()); }
   std::string unack_prefix() const { return key(queue() + "__unack_id_"); }
 
   redis_keeper& keeper() {
@@ -70,13 +80,21 @@ public:
     auto queue_key = key(queue());
     auto prefix = unack_prefix();
     auto expiry = seconds_text(timing().heartbeat_expiry);
+    auto counts = crash_counts_key();
+    auto marks = running_marks_key();
     return redis_broker_base::keeper(
-      [=](redis_connection& conn, const std::vector<std::string>& dead) {
+      [=, this](redis_connection& conn, const std::vector<std::string>& dead) {
         std::vector<std::string> args{expiry, prefix};
         args.insert(args.end(), dead.begin(), dead.end());
-        auto reply = conn.eval(scripts::ack_able_recover, {lock, heartbeat, registry, queue_key},
-                               args);
-        return reply_int(reply.get(), 0);
+        auto reply = conn.eval(scripts::ack_able_recover,
+                               {lock, heartbeat, registry, queue_key, counts, marks}, args);
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+          return 0LL;
+        for (std::size_t i = 1; i < reply->elements; ++i)
+          log().error("queue '{}': a consumer process died while running task {} alone (it "
+                      "had been running at an earlier death too); its crash count went up",
+                      queue(), detail::task_id_of(reply_text(reply->element[i])));
+        return reply_int(reply->element[0], 0);
       });
   }
 };
@@ -85,7 +103,7 @@ ack_able_connection::~ack_able_connection() {
   leave([&] {
     conn_->eval(scripts::ack_able_close,
                 {unack_key_, broker_->key(broker_->queue()), broker_->registry_key(),
-                 broker_->heartbeat_key()},
+                 broker_->heartbeat_key(), broker_->running_marks_key()},
                 {consumer_id_});
   });
 }
@@ -141,15 +159,33 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
   auto queue_key = broker_->key(queue);
   auto n = std::to_string(max);
   for (;;) {
-    auto reply = conn_->eval(scripts::ack_able_fetch, {queue_key, unack_key_}, {n, now_score()});
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
-      for (std::size_t i = 0; i < reply->elements; ++i) {
+    auto reply = conn_->eval(scripts::ack_able_fetch,
+                             {queue_key, unack_key_, broker_->registry_key(),
+                              broker_->heartbeat_key(), broker_->crash_counts_key()},
+                             {n, now_score(), consumer_id_});
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+      conn_->fail("fetch script answered " + reply_text(reply.get()));
+    if (reply_int(reply->element[2], 0) == 1)
+      broker_->log().warn(
+        "queue '{}': consumer {} was declared dead by another consumer (no heartbeat for more "
+        "than {} s: this process was frozen or cut off from Redis), which gave its unacked "
+        "tasks back to the queue; those may run twice. It registered again before fetching.",
+        queue, consumer_id_, seconds_text(broker_->timing().heartbeat_expiry));
+    const auto* msgs = reply->element[0];
+    const auto* counts = reply->element[1];
+    if (msgs->elements > 0) {
+      for (std::size_t i = 0; i < msgs->elements; ++i) {
         auto tag = ++next_tag_;
-        auto body = reply_text(reply->element[i]);
+        auto body = reply_text(msgs->element[i]);
+        uint32_t crashes = 0;
+        if (i < counts->elements)
+          crashes = static_cast<uint32_t>(std::max(0LL, reply_int(counts->element[i], 0)));
+        if (crashes > 0)
+          suspects_.insert(tag);
         unacked_.emplace(tag, body);
-        out.push_back({std::move(body), tag});
+        out.push_back({std::move(body), tag, crashes});
       }
-      return reply->elements;
+      return msgs->elements;
     }
     auto now = clock::now();
     if (now >= deadline)
@@ -161,8 +197,30 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
   }
 }
 
+void ack_able_connection::forget_suspects(std::span<const uint64_t> tags,
+                                          std::vector<command>& commands) {
+  if (suspects_.empty() && marked_ == 0)
+    return;
+  command counts{"HDEL", broker_->crash_counts_key()};
+  for (auto tag : tags) {
+    if (tag == marked_) {
+      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
+      marked_ = 0;
+    }
+    if (suspects_.erase(tag) > 0) {
+      auto i = unacked_.find(tag);
+      if (i != unacked_.end())
+        counts.push_back(i->second);
+    }
+  }
+  if (counts.size() > 2)
+    commands.push_back(std::move(counts));
+}
+
 void ack_able_connection::ack(const std::string& queue, std::span<const uint64_t> tags) {
   broker_->check_queue(queue, true);
+  std::vector<command> commands;
+  forget_suspects(tags, commands); // before unacked_ gives up the bodies
   command c{"ZREM", unack_key_};
   for (auto tag : tags) {
     auto i = unacked_.find(tag);
@@ -172,7 +230,22 @@ void ack_able_connection::ack(const std::string& queue, std::span<const uint64_t
     unacked_.erase(i);
   }
   if (c.size() > 2)
-    conn_->run(c);
+    commands.insert(commands.begin(), std::move(c));
+  if (commands.size() == 1)
+    conn_->run(commands.front());
+  else if (!commands.empty())
+    for (auto& r : conn_->pipeline(commands))
+      if (is_error(r.get()))
+        conn_->fail("ack failed: " + reply_text(r.get()));
+}
+
+void ack_able_connection::mark_running(const std::string& queue, uint64_t tag) {
+  broker_->check_queue(queue, true);
+  auto i = unacked_.find(tag);
+  if (i == unacked_.end())
+    return;
+  conn_->run({"HSET", broker_->running_marks_key(), consumer_id_, i->second});
+  marked_ = tag;
 }
 
 void ack_able_connection::requeue(const std::string& queue,
@@ -182,7 +255,14 @@ void ack_able_connection::requeue(const std::string& queue,
     return;
   command push{"RPUSH", broker_->key(queue)};
   command remove{"ZREM", unack_key_};
+  if (marked_ != 0) // given back unfinished (a graceful stop): no death to blame it for
+    for (const auto& m : messages)
+      if (m.delivery_tag == marked_) {
+        conn_->run({"HDEL", broker_->running_marks_key(), consumer_id_});
+        marked_ = 0;
+      }
   for (const auto& m : messages) {
+    suspects_.erase(m.delivery_tag); // its count stays: it is still a suspect for the next one
     push.push_back(m.body);
     auto i = unacked_.find(m.delivery_tag);
     if (i != unacked_.end()) {

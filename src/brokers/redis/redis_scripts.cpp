@@ -37,8 +37,17 @@ return 1
 )lua";
 
 const std::string_view ack_able_fetch = R"lua(
+local rejoined = 0
+if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('SADD', KEYS[4], ARGV[3] .. '&&' .. string.format('%.6f', now))
+  redis.call('SADD', KEYS[3], KEYS[2])
+  rejoined = 1
+end
 local n = tonumber(ARGV[1])
 local msgs = redis.call('LRANGE', KEYS[1], 0, n - 1)
+local counts = {}
 if #msgs > 0 then
   redis.call('LTRIM', KEYS[1], #msgs, -1)
   local args = {}
@@ -49,22 +58,37 @@ if #msgs > 0 then
   for i = 1, #args, 2000 do
     redis.call('ZADD', KEYS[2], unpack(args, i, math.min(i + 1999, #args)))
   end
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    for i, m in ipairs(msgs) do counts[i] = tonumber(redis.call('HGET', KEYS[5], m) or '0') end
+  end
 end
-return msgs
+return {msgs, counts, rejoined}
 )lua";
 
 const std::string_view ack_able_recover = FUNBOOST_LUA_ALIVE R"lua(
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return {-1} end
 local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
 local prefix = ARGV[2]
 local dead = {}
 for i = 3, #ARGV do dead[ARGV[i]] = true end
 local moved = 0
+local blamed = {}
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if string.sub(key, 1, #prefix) == prefix then
     local id = string.sub(key, #prefix + 1)
     if dead[id] or not alive[id] then
       local msgs = redis.call('ZRANGE', key, 0, -1)
+      if not dead[id] and #msgs > 0 then
+        local running = redis.call('HGET', KEYS[6], id)
+        if running and redis.call('ZSCORE', key, running) then
+          redis.call('HINCRBY', KEYS[5], running, 1)
+          blamed[#blamed + 1] = running
+        else
+          for _, m in ipairs(msgs) do redis.call('HINCRBY', KEYS[5], m, 1) end
+        end
+        redis.call('EXPIRE', KEYS[5], 604800)
+      end
+      redis.call('HDEL', KEYS[6], id)
       for i = 1, #msgs, 1000 do
         redis.call('RPUSH', KEYS[4], unpack(msgs, i, math.min(i + 999, #msgs)))
       end
@@ -75,7 +99,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   end
 end
 redis.call('DEL', KEYS[1])
-return moved
+return {moved, unpack(blamed)}
 )lua";
 
 const std::string_view ack_able_close = R"lua(
@@ -85,6 +109,7 @@ for i = 1, #msgs, 1000 do
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[3], KEYS[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local id = string.match(m, '^(.*)&&[^&]*$')
   if id == ARGV[1] then redis.call('SREM', KEYS[4], m) end

@@ -11,19 +11,27 @@ namespace funboost::brokers::redis::scripts {
 /// "{id}&&{redis TIME}" for each id (funboost's heartbeat format).
 extern const std::string_view heartbeat;
 
-/// KEYS[1] queue list, KEYS[2] unack zset; ARGV[1] n, ARGV[2] score (now, s).
-/// LRANGE+LTRIM up to n messages and ZADD each into the unack zset; returns them.
+/// KEYS[1] queue list, KEYS[2] unack zset, KEYS[3] unack registry, KEYS[4] heartbeat set,
+/// KEYS[5] crash counts hash; ARGV[1] n, ARGV[2] score (now, s), ARGV[3] consumer id.
+/// If the unack zset is no longer registered (another consumer declared this one dead, e.g.
+/// after a freeze longer than the heartbeat expiry, and recovered it), first beats and
+/// registers again: nothing is ever added to an unack key that recovery cannot see. Then
+/// LRANGE+LTRIM up to n messages and ZADD each into the unack zset. Returns
+/// {messages, their crash counts (empty when none is counted), 1 if it re-registered}.
 extern const std::string_view ack_able_fetch;
 
-/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] unack registry, KEYS[4] queue list;
-/// ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3..] ids known
-/// dead. Under the lock (SET NX EX 30), pushes back every registered unack zset whose consumer
-/// has no live heartbeat (or is known dead) and deletes it. Returns the messages moved, or -1
-/// when another consumer holds the lock.
+/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] unack registry, KEYS[4] queue list,
+/// KEYS[5] crash counts hash (field = message), KEYS[6] running marks hash (field = consumer
+/// id); ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3..] ids
+/// known dead (lost connections of a live process). Under the lock (SET NX EX 30), pushes back
+/// every registered unack zset whose consumer has no live heartbeat (or is known dead) and
+/// deletes it. A consumer without a heartbeat died: its marked running message (a suspect run
+/// alone), else every message it held, gets its crash count incremented. Returns {moved, the
+/// marked messages blamed...}, or {-1} when another consumer holds the lock.
 extern const std::string_view ack_able_recover;
 
-/// KEYS[1] unack zset, KEYS[2] queue list, KEYS[3] unack registry, KEYS[4] heartbeat set;
-/// ARGV[1] consumer id. A graceful close: pushes this consumer's unacked messages back,
+/// KEYS[1] unack zset, KEYS[2] queue list, KEYS[3] unack registry, KEYS[4] heartbeat set,
+/// KEYS[5] running marks hash; ARGV[1] consumer id. A graceful close: pushes this consumer's unacked messages back,
 /// unregisters its unack key and removes its heartbeat. Returns the messages moved.
 extern const std::string_view ack_able_close;
 
