@@ -146,13 +146,15 @@ using supervisor_actor = queue_supervisor_actor::extend<
   caf::replies_to<dispatch_atom>::with<dispatcher_actor>>; // tests: the current dispatcher
 
 /// Publishes one booster's messages (detached: broker calls block). Retries are timers to
-/// self; what still fails goes to the outbox file, replayed on a timer.
+/// self; what still fails goes to the outbox file, replayed on a timer. While the broker is
+/// down, pushes go straight to the outbox and the replay timer is the probe.
 using publisher_actor = caf::typed_actor<
   caf::replies_to<push_atom, std::vector<std::string>, std::vector<std::string>>::with<
     std::vector<push_receipt>>,                     // bodies, their task ids
-  caf::replies_to<retry_atom, std::vector<std::string>, std::vector<std::string>>::with<
-    std::vector<push_receipt>>,                     // the same, refused once already
+  caf::replies_to<retry_atom, std::vector<std::string>, std::vector<std::string>,
+                  std::string>::with<
+    std::vector<push_receipt>>,                     // the same, refused once already: why
   caf::reacts_to<retry_atom>,                       // self: try the waiting batches again
-  caf::reacts_to<replay_atom>>;                     // self: replay the outbox file
+  caf::reacts_to<replay_atom>>;                     // self: replay the outbox (or probe)
 
 } // namespace funboost::actors

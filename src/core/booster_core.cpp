@@ -19,6 +19,7 @@
 #include "core/direct_publisher.hpp"
 #include "core/kwargs_check.hpp"
 #include "core/logging.hpp"
+#include "core/outbox.hpp"
 #include "core/queue_context.hpp"
 #include "core/result_registry.hpp"
 #include "results/result_store.hpp"
@@ -87,6 +88,7 @@ public:
     ctx_ = ctx;
     info_ = info_of(ctx_->options, publish_only);
     direct_ = std::make_unique<direct_publisher>(ctx_);
+    warn_if_outbox_unusable();
     publisher_ = system_.spawn<caf::detached>(actors::publisher, ctx_);
     if (publish_only)
       learn_signature();
@@ -120,14 +122,19 @@ public:
       slot->task_id = id;
       slots.push_back(std::move(slot));
     }
-    auto failure = direct_->publish(bodies);
-    if (!failure.empty())
-      failure = publish_with_retries(std::move(bodies), std::move(task_ids));
-    if (!failure.empty())
-      for (auto& slot : slots) {
-        std::lock_guard guard{slot->mutex};
-        slot->publish_failure = failure;
-      }
+    std::vector<push_receipt> receipts;
+    if (ctx_->publisher_down->load()) {
+      // The publisher knows the broker is down: it keeps these in the outbox at once, so this
+      // thread does not wait on a broker connect that will fail.
+      receipts = ask_publisher(push_atom::value, std::move(bodies), task_ids);
+    } else {
+      auto failure = direct_->publish(bodies);
+      if (failure.empty())
+        return slots;
+      receipts = ask_publisher(actors::retry_atom::value, std::move(bodies), task_ids,
+                               std::move(failure));
+    }
+    apply(receipts, slots);
     return slots;
   }
 
@@ -192,21 +199,64 @@ public:
   }
 
 private:
-  /// The fast path failed: the publisher actor retries on its timer and keeps what still
-  /// fails in the outbox. Blocks this (caller's) thread until it answers; "" when published.
-  std::string publish_with_retries(std::vector<std::string> bodies,
-                                   std::vector<std::string> task_ids) {
-    std::string failure;
+  /// Hands the messages to the publisher actor (it retries on its timer, or keeps them in the
+  /// outbox) and blocks this (caller's) thread until it answers, one receipt per task.
+  template <class... Ts>
+  std::vector<push_receipt> ask_publisher(Ts&&... xs) {
+    std::vector<push_receipt> receipts;
     caf::scoped_actor self{system_};
-    self->request(publisher_, caf::infinite, actors::retry_atom::value, std::move(bodies),
-                  std::move(task_ids))
-      .receive(
-        [&](std::vector<push_receipt>& receipts) {
-          if (!receipts.empty() && receipts[0].status != ec::none)
-            failure = receipts[0].detail;
-        },
-        [&](caf::error& err) { failure = system_.render(err); });
-    return failure;
+    self->request(publisher_, caf::infinite, std::forward<Ts>(xs)...)
+      .receive([&](std::vector<push_receipt>& answer) { receipts = std::move(answer); },
+               [&](caf::error& err) {
+                 receipts.push_back(push_receipt{
+                   {}, ec::broker_unreachable,
+                   "queue '" + ctx_->queue() + "': the publisher did not answer ("
+                     + system_.render(err) + "); the task was not published: push it again"});
+               });
+    return receipts;
+  }
+
+  /// A task kept in the outbox reports it through its result (published() is false, get()
+  /// throws publish_error saying where it is kept). A task that is neither published nor kept
+  /// is lost unless the caller pushes it again, so the push itself throws.
+  void apply(const std::vector<push_receipt>& receipts,
+             std::vector<std::shared_ptr<result_slot>>& slots) {
+    if (receipts.empty() && !slots.empty())
+      throw publish_error("queue '" + ctx_->queue() + "': the publisher answered no receipt; "
+                          "the push was not published: push it again");
+    std::string lost;
+    std::size_t lost_count = 0;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const push_receipt* r = i < receipts.size() ? &receipts[i] : &receipts.back();
+      if (r->status == ec::none)
+        continue;
+      if (r->status == ec::kept_in_outbox) {
+        std::lock_guard guard{slots[i]->mutex};
+        slots[i]->publish_failure = r->detail;
+        continue;
+      }
+      if (lost.empty())
+        lost = r->detail;
+      ++lost_count;
+    }
+    if (lost_count == 0)
+      return;
+    for (auto& slot : slots)
+      forget_result(slot); // nobody will wait for these results
+    if (lost_count > 1)
+      lost += " (" + std::to_string(lost_count) + " tasks of this push were not published)";
+    throw publish_error(lost);
+  }
+
+  /// The broker may never refuse a push, so an unusable outbox directory does not stop the
+  /// booster; but the user hears of it now rather than when a push is lost.
+  void warn_if_outbox_unusable() {
+    outbox box{ctx_->options.broker.outbox_dir, ctx_->queue()};
+    if (auto problem = box.problem(); !problem.empty())
+      ctx_->log->warn("queue '{}': the outbox directory '{}' cannot be used ({}): a push the "
+                      "broker refuses will fail instead of being kept for later; set "
+                      "broker.outbox_dir to a writable directory",
+                      ctx_->queue(), box.dir(), problem);
   }
 
   /// A publish-only booster learns the queue's signature: from a consuming booster of this

@@ -25,6 +25,10 @@ struct queue_context {
   std::shared_ptr<result_store> results; // null: RPC results stay in this process
   /// Set by the supervisor while it consumes; read by the node for its queue list.
   std::shared_ptr<std::atomic<bool>> consuming = std::make_shared<std::atomic<bool>>(false);
+  /// Set by the publisher actor while the broker is down (a push failed through every retry,
+  /// or the outbox replay failed) until a probe reaches it again. push()'s fast path reads it
+  /// to hand pushes straight to the publisher, which keeps them in the outbox without waiting.
+  std::shared_ptr<std::atomic<bool>> publisher_down = std::make_shared<std::atomic<bool>>(false);
 
   const std::string& queue() const { return options.queue_name; }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.
