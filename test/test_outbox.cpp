@@ -1,11 +1,19 @@
 // The seed's push contract: a failed push reconnects and retries; what still fails is kept in a
-// per-queue outbox file and delivered when the broker is back, even by a later process.
+// per-queue outbox file and delivered when the broker is back, even by a later process. A push
+// the outbox cannot keep fails at once and says so; boosters sharing the file send it once.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <caf/scoped_actor.hpp>
 
 #include <funboost/funboost.hpp>
 
@@ -40,6 +48,29 @@ std::size_t lines_in(const std::string& path) {
   for (std::string line; std::getline(in, line);)
     ++n;
   return n;
+}
+
+/// What the process writes to stderr (where the console log goes) while `f` runs.
+template <class F>
+std::string stderr_of(F&& f) {
+  auto file = std::filesystem::temp_directory_path() / "funboost_outbox_test_stderr.txt";
+  std::fflush(stderr);
+  int saved = ::dup(2);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::dup2(fd, 2);
+  ::close(fd);
+  f();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in{file};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 } // namespace
@@ -78,7 +109,8 @@ TEST_CASE("a push that fails every retry is kept in the outbox and delivered whe
   auto r2 = b.push(2);
   CHECK_FALSE(r1.published());
   CHECK_FALSE(r2.published());
-  // 2 pushes x (1 + 2 retries), plus whatever the outbox replay tried meanwhile.
+  // The first push's try and its 2 retries, each with a reconnect; the second push went to
+  // the outbox at once (the broker was known to be down); plus the outbox replay's probes.
   CHECK(faults::instance().publish_failures >= 6);
   auto file = o.broker.outbox_dir + "/outbox_replay.outbox";
   CHECK(lines_in(file) == 2);
@@ -135,4 +167,78 @@ TEST_CASE("concurrent pushes coalesce and push_many sends a backlog in few broke
   CHECK(b.message_count() == 3300);
   b.consume();
   CHECK(wait_until([&] { return got == 2500 * 2501 / 2 + 800; }, 10s));
+}
+
+TEST_CASE("an outbox directory that cannot be made warns at creation, and a refused push fails "
+          "at once saying it was not kept") {
+  faults::instance().reset();
+  auto base = scratch_dir("unusable");
+  std::filesystem::create_directories(base);
+  std::ofstream{base + "/file.txt"} << "a file, not a directory\n";
+  // Under a regular file: no one can create it, root included (chmod would not stop root).
+  auto o = outbox_queue("outbox_unusable", base + "/file.txt/sub");
+  o.publish_retry_interval = 30s; // waiting for the retries would take a minute
+  o.logging.level = funboost::log_level::warn;
+  funboost::runtime rt;
+  std::optional<funboost::booster<void(int)>> b;
+  auto warned = stderr_of([&] { b.emplace(rt.boost([](int) {}, o)); });
+  CHECK(contains(warned, "file.txt/sub")); // the booster is made, and the user is told why
+  CHECK(contains(warned, "outbox_dir"));   // and what to set
+  faults::instance().publish_down = true;
+
+  auto started = std::chrono::steady_clock::now();
+  std::string error;
+  try {
+    b->push(1);
+  } catch (const funboost::publish_error& e) {
+    error = e.what();
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 30s); // before the first retry was due
+  CHECK(contains(error, "queue 'outbox_unusable'"));
+  CHECK(contains(error, "could NOT be kept"));
+  CHECK(contains(error, o.broker.outbox_dir));
+  CHECK(contains(error, "outbox_dir")); // the fix
+  CHECK_FALSE(contains(error, "kept in the outbox '"));
+
+  // A push by message says the same in its receipt: an error status, not kept_in_outbox.
+  caf::scoped_actor self{rt.system()};
+  std::optional<funboost::push_receipt> receipt;
+  self->request(rt.node(), 10s, funboost::push_atom_v, std::string{"outbox_unusable"},
+                std::string{R"({"x":2})"}, funboost::task_options{})
+    .receive([&](funboost::push_receipt& r) { receipt = std::move(r); },
+             [&](caf::error& err) { FAIL("no receipt: " << rt.system().render(err)); });
+  REQUIRE(receipt);
+  CHECK(receipt->status == funboost::ec::broker_unreachable);
+  CHECK(contains(receipt->detail, "could NOT be kept"));
+  CHECK(contains(receipt->detail, o.broker.outbox_dir));
+  CHECK(std::chrono::steady_clock::now() - started < 30s);
+}
+
+TEST_CASE("two boosters of one queue in one process share its outbox and send it once") {
+  faults::instance().reset();
+  auto o = outbox_queue("outbox_two_boosters", scratch_dir("two_boosters"));
+  o.publish_retries = 0;
+  o.publish_retry_interval = 20ms; // both replay timers fire often, and together
+  funboost::runtime rt;
+  auto consumer_side = rt.boost([](int) {}, o); // not consuming: the queue keeps the count
+  auto publisher_side = rt.publisher(o);
+  faults::instance().publish_down = true;
+  constexpr int each = 300;
+  for (int i = 0; i < each; ++i) {
+    REQUIRE_FALSE(consumer_side.push(i).published());
+    REQUIRE_FALSE(publisher_side.publish(R"({"x":)" + std::to_string(i) + "}").published());
+  }
+  faults::instance().publish_down = false;
+  auto outbox_empty = [&] {
+    std::error_code ec;
+    return std::filesystem::is_empty(o.broker.outbox_dir, ec) || ec;
+  };
+  REQUIRE(wait_until(outbox_empty, 30s));
+  // Both publishers are up once a push of each reaches the broker: their replays are over.
+  int markers = 0;
+  REQUIRE(wait_until([&] { return ++markers, consumer_side.push(-1).published(); }, 30s));
+  REQUIRE(wait_until([&] { return ++markers, publisher_side.publish(R"({"x":-1})").published(); },
+                     30s));
+  REQUIRE(wait_until(outbox_empty, 30s)); // markers kept before that are delivered too
+  CHECK(consumer_side.message_count() == 2 * each + markers);
 }

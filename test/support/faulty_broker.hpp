@@ -1,6 +1,7 @@
 // A broker in front of the in-memory one that fails on demand, as a broker that is down would:
-// the next N fetches throw, or every publish throws while `publish_down` is set. Registered as
-// its own kind ("faulty"), like any user broker: no core change needed.
+// the next N fetches throw, or every publish throws while `publish_down` is set (which it
+// sets itself after `publishes_until_down` more publish calls, for an outage mid-way).
+// Registered as its own kind ("faulty"), like any user broker: no core change needed.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@ struct faults {
   int connects = 0;
   std::atomic<bool> publish_down{false};
   std::atomic<int> publish_failures{0};
+  std::atomic<int> publishes_until_down{0}; // > 0: the broker goes down after that many calls
 
   static faults& instance() {
     static faults f;
@@ -31,6 +33,7 @@ struct faults {
     connects = 0;
     publish_down = false;
     publish_failures = 0;
+    publishes_until_down = 0;
   }
 };
 
@@ -39,11 +42,14 @@ public:
   explicit faulty_connection(std::unique_ptr<funboost::broker_connection> inner)
     : inner_(std::move(inner)) {}
   void publish(const std::string& q, std::span<const std::string> b) override {
-    if (faults::instance().publish_down) {
-      ++faults::instance().publish_failures;
+    auto& f = faults::instance();
+    if (f.publish_down) {
+      ++f.publish_failures;
       throw funboost::broker_error("faulty broker: down");
     }
     inner_->publish(q, b);
+    if (f.publishes_until_down > 0 && --f.publishes_until_down == 0)
+      f.publish_down = true;
   }
   std::size_t fetch(const std::string& q, std::size_t max, std::chrono::milliseconds wait,
                     std::vector<funboost::fetched_message>& out) override {
