@@ -2,7 +2,9 @@
 // coalesce into one broker call (group commit: while one batch is on the wire, the next
 // gathers). It tries once (reconnecting once if the connection went stale); a batch the broker
 // refuses is handed back to the caller, who gives it to the publisher actor for the timed
-// retries and the outbox. Never used from inside an actor.
+// retries and the outbox. While the publisher knows the broker is down
+// (queue_context::publisher_down) booster_core skips this path, so no caller waits on a
+// broker call that will fail. Never used from inside an actor.
 #pragma once
 
 #include <condition_variable>
