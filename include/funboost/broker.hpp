@@ -70,6 +70,12 @@ public:
   /// Removes every waiting message from `queue`.
   virtual void clear(const std::string& queue) = 0;
 
+  /// True when this connection took over the consumer identity of the previous connection of
+  /// its slot (broker::connect_consumer), so messages fetched on that one can still be acked,
+  /// requeued and dead-lettered through this one with their delivery tags. False (the default)
+  /// when the broker gave the previous connection's messages back.
+  virtual bool continues_previous() const { return false; }
+
   /// What `queue`'s consumers registered about it: funboost's params record (the JSON of
   /// funboost_queue__consumer_parmas, with auto_generate_info.final_func_input_params_info),
   /// or "" when nothing is registered or this broker keeps no registry.
@@ -84,6 +90,16 @@ class broker {
 public:
   virtual ~broker() = default;
   virtual std::unique_ptr<broker_connection> connect() = 0;
+
+  /// The connection of consumer slot `slot` (0 .. conn_num-1), made again after a failure. A
+  /// broker whose consumer identity outlives a lost connection (Redis: the unack key belongs to
+  /// a consumer id, not to a socket) may hand the slot's previous identity to the new
+  /// connection, which then says so with continues_previous(); that turns a reconnect into no
+  /// duplicate runs. The default makes a fresh connection.
+  virtual std::unique_ptr<broker_connection> connect_consumer(uint32_t slot) {
+    (void) slot;
+    return connect();
+  }
 
   /// Upkeep while the queue consumes (e.g. Redis heartbeats and recovering dead consumers'
   /// messages), so a broker needs no thread of its own: the queue's heartbeat actor calls it

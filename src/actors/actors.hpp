@@ -41,6 +41,9 @@ using tokens_atom = caf::atom_constant<caf::atom("tokens")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using healthy_atom = caf::atom_constant<caf::atom("healthy")>;
+using connected_atom = caf::atom_constant<caf::atom("connected")>;
+using broken_atom = caf::atom_constant<caf::atom("broken")>;
+using undone_atom = caf::atom_constant<caf::atom("undone")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
@@ -105,6 +108,7 @@ using worker_actor = caf::typed_actor<caf::reacts_to<run_atom, task_batch>>;
 
 /// Owns one broker connection; fetches only as much as it has credit for.
 using fetcher_actor = caf::typed_actor<
+  caf::reacts_to<connected_atom>,                        // self, first: open the connection
   caf::reacts_to<credit_atom, uint32_t>,                 // may fetch this many more
   caf::reacts_to<fetch_atom>,                            // self: one bounded broker call
   caf::reacts_to<tick_atom>,                             // self: the park timer fired
@@ -113,12 +117,19 @@ using fetcher_actor = caf::typed_actor<
   caf::reacts_to<dead_atom, std::vector<task>>,          // move to {queue}_dlx, then ack
   caf::replies_to<mark_atom, uint64_t>::with<bool>,      // a suspect runs alone: mark it
   caf::reacts_to<drain_atom>,                            // graceful stop: fetch no more
+  caf::reacts_to<broken_atom>,  // the dispatcher sends nothing more after this: now it may die
   caf::reacts_to<stop_atom>>;                            // quit (after the acks before it)
 
 /// The pull-based pool: buffers fetched tasks, grants credit, hands batches to idle workers.
 using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<deliver_atom, uint32_t, uint32_t, std::vector<task>>, // slot, epoch, tasks
   caf::reacts_to<join_atom, uint32_t, uint32_t, fetcher_actor>,        // slot, epoch, fetcher
+  caf::reacts_to<connected_atom, uint32_t, uint32_t, bool>, // slot, epoch, continues previous
+  caf::reacts_to<broken_atom, uint32_t, uint32_t, fetcher_actor>, // its connection failed
+  // Verdicts a broken fetcher could not carry out (slot, acks, dead letters, give-backs): held
+  // for the slot's next connection.
+  caf::reacts_to<undone_atom, uint32_t, std::vector<uint64_t>, std::vector<task>,
+                 std::vector<task>>,
   caf::reacts_to<credit_atom, uint32_t, uint32_t, uint32_t>, // slot, epoch, unused credit back
   caf::reacts_to<join_atom, worker_actor>,
   caf::reacts_to<done_atom, worker_actor, std::vector<task_status>, uint64_t>, // + ns spent

@@ -1,6 +1,8 @@
 #include "actors/dispatcher.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 #include <caf/system_messages.hpp>
 
@@ -112,6 +114,25 @@ bool runs_alone(const dispatcher_state& st, const task& t) {
   return t.crash_deliveries >= static_cast<uint32_t>(std::max(max - 1, 1));
 }
 
+/// What becomes of a task's verdict (ack, dead letter, give back) on its slot.
+enum class route {
+  send, // to the live fetcher whose connection can act on the task's delivery tag
+  hold, // its fetcher died: wait for the new connection to say whether it continues the old
+  drop, // the connection that fetched it is gone for good: the broker gave it back already
+};
+
+route route_of(const dispatcher_state& st, const task& t) {
+  if (t.fetcher_slot >= st.fetchers.size())
+    return route::drop;
+  const auto& f = st.fetchers[t.fetcher_slot];
+  if (t.fetcher_epoch < f.identity_since)
+    return route::drop;
+  if (f.handle && t.fetcher_epoch <= f.epoch
+      && (t.fetcher_epoch == f.epoch || f.confirmed == f.epoch))
+    return route::send;
+  return route::hold;
+}
+
 /// A suspect runs alone: once every running task has finished, the oldest one starts on an
 /// idle worker, after its connection marked it, and nothing else starts until it is done. Then
 /// if the process dies again, the broker counts the death against this task only (and the
@@ -140,8 +161,7 @@ bool run_suspect(self_ptr self) {
                     st.ctx->queue(), detail::task_id_of(t.body), t.crash_deliveries,
                     st.ctx->options.max_crash_deliveries);
   auto slot = t.fetcher_slot;
-  if (slot < st.fetchers.size() && st.fetchers[slot].handle
-      && st.fetchers[slot].epoch == t.fetcher_epoch) {
+  if (route_of(st, t) == route::send) {
     // Mark first, run after: a death before the mark is written blames no one new.
     self->request(st.fetchers[slot].handle, caf::infinite, mark_atom::value, t.delivery_tag)
       .then([self, w, batch](bool) { self->send(w, run_atom::value, batch); },
@@ -209,6 +229,29 @@ struct routed {
   std::vector<std::vector<task>> back;
 };
 
+enum class verdict { ack, dead, back };
+
+/// Files `t`'s verdict: into `r` to send, held on its slot, or nowhere (see route).
+void file_verdict(dispatcher_state& st, routed& r, task& t, verdict v) {
+  auto where = route_of(st, t);
+  if (where == route::drop)
+    return;
+  auto slot = t.fetcher_slot;
+  auto& f = st.fetchers[slot];
+  bool send = where == route::send;
+  switch (v) {
+    case verdict::ack:
+      (send ? r.acks[slot] : f.held_acks).push_back(t.delivery_tag);
+      break;
+    case verdict::dead:
+      (send ? r.dead[slot] : f.held_dead).push_back(std::move(t));
+      break;
+    case verdict::back:
+      (send ? r.back[slot] : f.held_back).push_back(std::move(t));
+      break;
+  }
+}
+
 void send_routed(self_ptr self, routed& r) {
   auto& st = self->state;
   for (std::size_t slot = 0; slot < st.fetchers.size(); ++slot) {
@@ -261,36 +304,66 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
       continue; // still in flight
     }
     --st.in_flight;
-    auto slot = t.fetcher_slot;
-    if (slot >= st.fetchers.size() || st.fetchers[slot].epoch != t.fetcher_epoch)
-      continue;
     if (status == task_status::retry) // stopping: the broker gets it back for a later run
-      r.back[slot].push_back(std::move(t));
+      file_verdict(st, r, t, verdict::back);
     else if (status == task_status::dead_letter)
-      r.dead[slot].push_back(std::move(t));
+      file_verdict(st, r, t, verdict::dead);
     else
-      r.acks[slot].push_back(t.delivery_tag);
+      file_verdict(st, r, t, verdict::ack);
   }
   send_routed(self, r);
   schedule_tick(self);
 }
 
-/// A fetcher died: its connection gave back what it fetched and nobody acked, so the tasks it
-/// delivered that no worker has started would run twice; forget them (they are no longer in
-/// flight here). Started ones finish; their acks are dropped by epoch.
-void drop_unstarted(self_ptr self, uint32_t slot, uint32_t epoch) {
+/// A fetcher died. Whether the tasks it delivered are still this process's depends on its
+/// connection: one whose broker keeps the consumer identity (Redis: the consumer id and its
+/// unack key) hands it to the slot's next connection, which can ack them; otherwise the broker
+/// gave them back and they would run twice here. Until the next connection says which
+/// (`connected`), the unstarted ones wait on the slot. Started ones finish; their verdicts
+/// wait likewise (route::hold). While stopping, nothing waits: they go back by the broker's
+/// rules.
+void orphan_unstarted(self_ptr self, uint32_t slot) {
   auto& st = self->state;
-  auto gone = [&](const task& t) { return t.fetcher_slot == slot && t.fetcher_epoch == epoch; };
-  auto before = st.pending.size() + st.suspects.size() + st.delayed.size();
-  st.pending.erase(std::remove_if(st.pending.begin(), st.pending.end(), gone), st.pending.end());
-  st.suspects.erase(std::remove_if(st.suspects.begin(), st.suspects.end(), gone),
+  auto& f = st.fetchers[slot];
+  std::vector<task> taken;
+  auto take = [&](task& t) {
+    if (t.fetcher_slot != slot)
+      return false;
+    taken.push_back(std::move(t));
+    return true;
+  };
+  st.pending.erase(std::remove_if(st.pending.begin(), st.pending.end(), take), st.pending.end());
+  st.suspects.erase(std::remove_if(st.suspects.begin(), st.suspects.end(), take),
                     st.suspects.end());
   st.delayed.erase(std::remove_if(st.delayed.begin(), st.delayed.end(),
-                                  [&](const delayed_task& d) { return gone(d.item); }),
+                                  [&](delayed_task& d) { return take(d.item); }),
                    st.delayed.end());
-  auto dropped = static_cast<uint32_t>(before - st.pending.size() - st.suspects.size()
-                                       - st.delayed.size());
-  st.in_flight -= std::min(st.in_flight, dropped);
+  for (auto& t : taken) {
+    if (t.fetcher_epoch < f.identity_since || st.draining) {
+      --st.in_flight;
+      if (st.draining && t.fetcher_epoch >= f.identity_since)
+        f.held_back.push_back(std::move(t));
+    } else {
+      f.orphans.push_back(std::move(t));
+    }
+  }
+}
+
+/// Sends what waited on `slot` once its live fetcher's connection has answered.
+void release_held(self_ptr self, uint32_t slot) {
+  auto& st = self->state;
+  auto& f = st.fetchers[slot];
+  if (!f.handle || f.confirmed != f.epoch)
+    return;
+  if (!f.held_acks.empty())
+    self->send(f.handle, ack_atom::value, std::exchange(f.held_acks, {}));
+  if (!f.held_dead.empty())
+    self->send(f.handle, dead_atom::value, std::exchange(f.held_dead, {}));
+  if (!f.held_back.empty())
+    self->send(f.handle, requeue_atom::value, std::exchange(f.held_back, {}));
+  for (auto& t : f.orphans)
+    (runs_alone(st, t) ? st.suspects : st.pending).push_back(std::move(t));
+  f.orphans.clear();
 }
 
 /// On a graceful stop, tasks not yet started go back to the broker they came from.
@@ -299,9 +372,11 @@ void requeue_pending(self_ptr self) {
   std::vector<std::vector<task>> back(st.fetchers.size());
   auto take = [&](task& t) {
     --st.in_flight;
-    if (t.fetcher_slot < st.fetchers.size() && st.fetchers[t.fetcher_slot].handle
-        && st.fetchers[t.fetcher_slot].epoch == t.fetcher_epoch)
+    auto where = route_of(st, t);
+    if (where == route::send)
       back[t.fetcher_slot].push_back(std::move(t));
+    else if (where == route::hold)
+      st.fetchers[t.fetcher_slot].held_back.push_back(std::move(t));
   };
   for (auto& t : st.pending)
     take(t);
@@ -312,6 +387,13 @@ void requeue_pending(self_ptr self) {
   for (auto& d : st.delayed)
     take(d.item);
   st.delayed.clear();
+  for (auto& f : st.fetchers) { // not yet known to be ours: given back if they still are
+    for (auto& t : f.orphans) {
+      --st.in_flight;
+      f.held_back.push_back(std::move(t));
+    }
+    f.orphans.clear();
+  }
   for (std::size_t slot = 0; slot < back.size(); ++slot)
     if (!back[slot].empty())
       self->send(st.fetchers[slot].handle, requeue_atom::value, std::move(back[slot]));
@@ -338,11 +420,8 @@ void admit(self_ptr self, std::vector<task>& tasks) {
       t.body = detail::with_dead_letter_reason(t.body, reason);
       ++st.stats.dead_lettered;
       --st.in_flight;
-      auto slot = t.fetcher_slot;
-      if (slot < st.fetchers.size() && st.fetchers[slot].epoch == t.fetcher_epoch) {
-        r.dead[slot].push_back(std::move(t));
-        poisoned = true;
-      }
+      file_verdict(st, r, t, verdict::dead);
+      poisoned = true;
     } else if (runs_alone(st, t)) {
       st.suspects.push_back(std::move(t));
     } else {
@@ -368,7 +447,7 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       if (f.handle && f.handle.address() == dm.source) {
         f.handle = nullptr; // its credit dies with it; a restarted fetcher joins afresh
         f.credit = 0;
-        drop_unstarted(self, slot, f.epoch);
+        orphan_unstarted(self, slot);
         grant_credit(self);
         finish_drain_if_done(self);
       }
@@ -421,8 +500,61 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
     [self](join_atom, uint32_t slot, uint32_t epoch, fetcher_actor f) {
       auto& st = self->state;
       self->monitor(f);
-      st.fetchers[slot] = fetcher_link{std::move(f), epoch, 0};
+      auto& link = st.fetchers[slot];
+      link.handle = std::move(f);
+      link.epoch = epoch;
+      link.credit = 0;
+      release_held(self, slot); // if its connection answered before this join arrived
+      dispatch(self);
       grant_credit(self);
+    },
+    [self](broken_atom, uint32_t slot, uint32_t epoch, fetcher_actor f) {
+      auto& st = self->state;
+      if (slot < st.fetchers.size()) {
+        auto& link = st.fetchers[slot];
+        if (link.handle && link.handle == f && link.epoch == epoch) {
+          link.handle = nullptr; // as if it had died: from now on its verdicts are held
+          link.credit = 0;
+          orphan_unstarted(self, slot);
+          grant_credit(self);
+          finish_drain_if_done(self);
+        }
+      }
+      self->send(f, broken_atom::value); // the last message it gets from here: it may die
+    },
+    [self](undone_atom, uint32_t slot, std::vector<uint64_t>& acks, std::vector<task>& dead,
+           std::vector<task>& back) {
+      auto& st = self->state;
+      if (slot >= st.fetchers.size())
+        return;
+      auto& f = st.fetchers[slot];
+      f.held_acks.insert(f.held_acks.end(), acks.begin(), acks.end());
+      std::move(dead.begin(), dead.end(), std::back_inserter(f.held_dead));
+      std::move(back.begin(), back.end(), std::back_inserter(f.held_back));
+      release_held(self, slot);
+    },
+    [self](connected_atom, uint32_t slot, uint32_t epoch, bool continues) {
+      auto& st = self->state;
+      if (slot >= st.fetchers.size() || epoch < st.fetchers[slot].confirmed)
+        return;
+      auto& f = st.fetchers[slot];
+      f.confirmed = epoch;
+      if (!continues) {
+        // The old connection's tasks went back to the broker: running them here, or acking
+        // them on this connection, would run them twice or ack nothing.
+        st.in_flight -= std::min(st.in_flight, static_cast<uint32_t>(f.orphans.size()));
+        f.orphans.clear();
+        f.held_acks.clear();
+        f.held_dead.clear();
+        f.held_back.clear();
+        f.identity_since = epoch;
+      }
+      release_held(self, slot);
+      if (st.draining)
+        requeue_pending(self);
+      dispatch(self);
+      grant_credit(self);
+      finish_drain_if_done(self);
     },
     [self](credit_atom, uint32_t slot, uint32_t epoch, uint32_t unused) {
       auto& st = self->state;

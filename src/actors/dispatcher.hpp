@@ -18,10 +18,22 @@
 
 namespace funboost::actors {
 
+/// One connection slot. Its fetcher may die and be replaced (a new epoch); when the new
+/// connection continues the old one's consumer identity (the broker says so, see
+/// broker_connection::continues_previous), tasks fetched since `identity_since` can still be
+/// acked through it. Until the new connection says whether it does, the slot's unstarted tasks
+/// and its finished tasks' acks wait here: run or acked on a connection that lost them, they
+/// would run twice.
 struct fetcher_link {
-  fetcher_actor handle; // null while the fetcher is dead
-  uint32_t epoch = 0;
-  uint32_t credit = 0;  // granted and not yet delivered
+  fetcher_actor handle;        // null while the fetcher is dead
+  uint32_t epoch = 0;          // of the fetcher that joined last
+  uint32_t credit = 0;         // granted and not yet delivered
+  uint32_t identity_since = 0; // tasks of older epochs can no longer be acked on this slot
+  uint32_t confirmed = 0;      // the epoch whose connection said whether it continues
+  std::vector<task> orphans;   // unstarted tasks of a dead fetcher, waiting for that answer
+  std::vector<uint64_t> held_acks; // finished tasks of a dead fetcher, waiting likewise
+  std::vector<task> held_dead;
+  std::vector<task> held_back;
 };
 
 struct busy_worker {

@@ -46,9 +46,71 @@ std::vector<uint64_t> tags_of(const std::vector<task>& tasks) {
 
 broker_connection& fetcher_state::connect() {
   if (!connection)
-    connection = ctx->broker->connect();
+    connection = ctx->broker->connect_consumer(slot);
   return *connection;
 }
+
+namespace {
+
+/// A broker call failed: the connection is unusable. The fetcher does not die yet: verdicts the
+/// dispatcher sent before it hears of the failure are in the mailbox and would die with it (a
+/// lost ack is a task run twice). It tells the dispatcher, hands back every verdict that
+/// arrives until the dispatcher's answer (undone), and then dies with the failure; the
+/// supervisor restarts it.
+void break_down(fetcher_actor::stateful_pointer<fetcher_state> self, const std::exception& e) {
+  auto& st = self->state;
+  if (st.broken)
+    return;
+  st.broken = caf::make_error(caf::sec::runtime_error, std::string{e.what()});
+  self->send(st.dispatcher, broken_atom::value, st.slot, st.epoch,
+             caf::actor_cast<fetcher_actor>(self));
+}
+
+void hand_back(fetcher_actor::stateful_pointer<fetcher_state> self, std::vector<uint64_t> acks,
+               std::vector<task> dead, std::vector<task> back) {
+  auto& st = self->state;
+  self->send(st.dispatcher, undone_atom::value, st.slot, std::move(acks), std::move(dead),
+             std::move(back));
+}
+
+/// One fetch: a bounded broker call, its messages to the dispatcher.
+void fetch_once(fetcher_actor::stateful_pointer<fetcher_state> self) {
+  auto& st = self->state;
+  auto& conn = st.connect();
+  st.buffer.clear();
+  bool may_block = st.outstanding == 0; // no ack can queue up behind a blocking call
+  auto wait = may_block ? st.ctx->options.fetch_wait : std::chrono::milliseconds(0);
+  auto n = conn.fetch(st.ctx->queue(), std::min(st.credit, max_fetch_batch), wait, st.buffer);
+  if (!st.reported_healthy) {
+    st.reported_healthy = true; // resets the supervisor's restart backoff
+    caf::anon_send(st.supervisor, healthy_atom::value, st.slot);
+  }
+  if (n > 0) {
+    std::vector<task> tasks;
+    tasks.reserve(n);
+    for (auto& m : st.buffer)
+      tasks.push_back(
+        task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, m.crash_deliveries, {}});
+    st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
+    st.outstanding += static_cast<uint32_t>(n);
+    self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));
+  } else if (!may_block) {
+    st.parked = true; // until an ack comes back or the timer fires
+    if (!st.park_timer_set) {
+      st.park_timer_set = true;
+      self->delayed_send(self, park_interval, tick_atom::value);
+    }
+    return;
+  } else if (st.ctx->options.conn_num > 1) {
+    // Waited and nothing came: hand the credit back so the dispatcher can give it to a
+    // connection that has messages (RabbitMQ pushes deliveries to every connection).
+    self->send(st.dispatcher, credit_atom::value, st.slot, st.epoch, st.credit);
+    st.credit = 0;
+  }
+  schedule_fetch(self);
+}
+
+} // namespace
 
 fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_state> self,
                                      detail::queue_context_ptr ctx, uint32_t slot,
@@ -60,9 +122,21 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
   st.epoch = epoch;
   st.dispatcher = std::move(dispatcher);
   st.supervisor = std::move(supervisor);
-  // A throwing broker call ends this fetcher with the error text as its exit reason.
+  // A throwing call outside the broker calls below ends this fetcher with the error text.
   self->set_exception_handler(exit_reason_from_exception);
+  // Connect before anything else, even with no credit: the dispatcher holds the previous
+  // fetcher's tasks of this slot until it knows whether this connection continues it.
+  self->send(self, connected_atom::value);
   return {
+    [self](connected_atom) {
+      auto& st = self->state;
+      try {
+        bool continues = st.connect().continues_previous();
+        self->send(st.dispatcher, connected_atom::value, st.slot, st.epoch, continues);
+      } catch (const std::exception& e) {
+        break_down(self, e);
+      }
+    },
     [self](credit_atom, uint32_t n) {
       self->state.credit += n;
       schedule_fetch(self);
@@ -71,41 +145,13 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
       auto& st = self->state;
       st.fetch_scheduled = false;
       st.parked = false;
-      if (st.draining || st.credit == 0)
+      if (st.draining || st.credit == 0 || st.broken)
         return;
-      auto& conn = st.connect();
-      st.buffer.clear();
-      bool may_block = st.outstanding == 0; // no ack can queue up behind a blocking call
-      auto wait = may_block ? st.ctx->options.fetch_wait : std::chrono::milliseconds(0);
-      auto n = conn.fetch(st.ctx->queue(), std::min(st.credit, max_fetch_batch), wait,
-                          st.buffer);
-      if (!st.reported_healthy) {
-        st.reported_healthy = true; // resets the supervisor's restart backoff
-        caf::anon_send(st.supervisor, healthy_atom::value, st.slot);
+      try {
+        fetch_once(self);
+      } catch (const std::exception& e) {
+        break_down(self, e);
       }
-      if (n > 0) {
-        std::vector<task> tasks;
-        tasks.reserve(n);
-        for (auto& m : st.buffer)
-          tasks.push_back(
-            task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, m.crash_deliveries, {}});
-        st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
-        st.outstanding += static_cast<uint32_t>(n);
-        self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));
-      } else if (!may_block) {
-        st.parked = true; // until an ack comes back or the timer fires
-        if (!st.park_timer_set) {
-          st.park_timer_set = true;
-          self->delayed_send(self, park_interval, tick_atom::value);
-        }
-        return;
-      } else if (st.ctx->options.conn_num > 1) {
-        // Waited and nothing came: hand the credit back so the dispatcher can give it to a
-        // connection that has messages (RabbitMQ pushes deliveries to every connection).
-        self->send(st.dispatcher, credit_atom::value, st.slot, st.epoch, st.credit);
-        st.credit = 0;
-      }
-      schedule_fetch(self);
     },
     [self](tick_atom) {
       auto& st = self->state;
@@ -115,38 +161,77 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
         schedule_fetch(self);
       }
     },
-    [self](ack_atom, const std::vector<uint64_t>& tags) {
-      self->state.connect().ack(self->state.ctx->queue(), tags);
-      settled(self, tags.size());
+    [self](ack_atom, std::vector<uint64_t>& tags) {
+      auto& st = self->state;
+      if (!st.broken) {
+        try {
+          st.connect().ack(st.ctx->queue(), tags);
+          settled(self, tags.size());
+          return;
+        } catch (const std::exception& e) {
+          break_down(self, e);
+        }
+      }
+      hand_back(self, std::move(tags), {}, {});
     },
     [self](requeue_atom, std::vector<task>& tasks) {
-      std::vector<fetched_message> messages;
-      messages.reserve(tasks.size());
-      for (auto& t : tasks)
-        messages.push_back({std::move(t.body), t.delivery_tag});
-      self->state.connect().requeue(self->state.ctx->queue(), messages);
-      settled(self, messages.size());
-    },
-    [self](dead_atom, const std::vector<task>& tasks) {
       auto& st = self->state;
-      std::vector<std::string> bodies;
-      bodies.reserve(tasks.size());
-      for (const auto& t : tasks)
-        bodies.push_back(t.body);
-      auto& conn = st.connect();
-      conn.publish(dead_letter_queue(st.ctx->queue()), bodies);
-      conn.ack(st.ctx->queue(), tags_of(tasks));
-      settled(self, tasks.size());
+      if (!st.broken) {
+        try {
+          std::vector<fetched_message> messages; // copies: on failure the tasks go back
+          messages.reserve(tasks.size());
+          for (const auto& t : tasks)
+            messages.push_back({t.body, t.delivery_tag});
+          st.connect().requeue(st.ctx->queue(), messages);
+          settled(self, messages.size());
+          return;
+        } catch (const std::exception& e) {
+          break_down(self, e);
+        }
+      }
+      hand_back(self, {}, {}, std::move(tasks));
+    },
+    [self](dead_atom, std::vector<task>& tasks) {
+      auto& st = self->state;
+      if (!st.broken) {
+        try {
+          std::vector<std::string> bodies;
+          bodies.reserve(tasks.size());
+          for (const auto& t : tasks)
+            bodies.push_back(t.body);
+          auto& conn = st.connect();
+          conn.publish(dead_letter_queue(st.ctx->queue()), bodies);
+          conn.ack(st.ctx->queue(), tags_of(tasks));
+          settled(self, tasks.size());
+          return;
+        } catch (const std::exception& e) {
+          break_down(self, e);
+        }
+      }
+      hand_back(self, {}, std::move(tasks), {});
     },
     [self](mark_atom, uint64_t tag) {
-      self->state.connect().mark_running(self->state.ctx->queue(), tag);
-      return true;
+      auto& st = self->state;
+      if (st.broken)
+        return false;
+      try {
+        st.connect().mark_running(st.ctx->queue(), tag);
+        return true;
+      } catch (const std::exception& e) {
+        break_down(self, e);
+        return false;
+      }
     },
     [self](drain_atom) {
       self->state.draining = true;
       self->state.credit = 0;
     },
-    [self](stop_atom) { self->quit(); },
+    [self](broken_atom) {
+      // The dispatcher holds this slot's verdicts from now on; every one it sent before is
+      // handed back above.
+      self->quit(self->state.broken);
+    },
+    [self](stop_atom) { self->quit(self->state.broken); },
   };
 }
 

@@ -5,13 +5,17 @@
 // ack can be waiting behind the call. With messages out it polls without blocking and, when
 // nothing came, parks until an ack arrives or a short timer fires (a broker with a delivery
 // window, like RabbitMQ's prefetch, only delivers more after acks).
-// A broker error ends it; the queue_supervisor restarts it with backoff.
+// A broker error ends it, after a handshake with the dispatcher (broken) so that no ack sent
+// to it meanwhile is lost; the queue_supervisor restarts it with backoff. A new fetcher connects
+// first and tells the dispatcher whether its connection continues the previous one of its slot
+// (see broker_connection::continues_previous), so acks of tasks still running are not lost.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/error.hpp>
 
 #include "actors/actors.hpp"
 #include "core/queue_context.hpp"
@@ -35,6 +39,7 @@ struct fetcher_state {
   bool park_timer_set = false; // one timer at a time, or every parked fetch would add one
   bool draining = false;       // graceful stop: fetch nothing more
   bool reported_healthy = false;
+  caf::error broken;           // a broker call failed: waiting for the dispatcher, then dying
   std::vector<fetched_message> buffer;
 
   broker_connection& connect();

@@ -396,6 +396,7 @@ inline fetcher_actor::behavior_type stand_in_fetcher(fetcher_actor::pointer self
       log->events.emplace_back("credit");
       log->credits.push_back(n);
     },
+    [](connected_atom) {},
     [](fetch_atom) {},
     [](tick_atom) {},
     [=](ack_atom, const std::vector<uint64_t>& tags) {
@@ -418,6 +419,10 @@ inline fetcher_actor::behavior_type stand_in_fetcher(fetcher_actor::pointer self
       return true;
     },
     [=](drain_atom) { log->events.emplace_back("drain"); },
+    [=](broken_atom) {
+      log->events.emplace_back("broken");
+      self->quit(caf::make_error(caf::sec::runtime_error, "broker lost"));
+    },
     [=](funboost::stop_atom) {
       log->events.emplace_back("stop");
       self->quit();

@@ -47,6 +47,12 @@ struct dispatcher_fixture : actor_fixture {
     return f;
   }
 
+  /// The slot's fetcher of `epoch` tells whether its connection continues the previous one.
+  void connected(uint32_t slot, uint32_t epoch, bool continues) {
+    caf::anon_send(dispatcher, connected_atom::value, slot, epoch, continues);
+    run();
+  }
+
   worker_stand_in join_worker(bool starts = true) {
     worker_stand_in w{{}, std::make_shared<worker_log>()};
     w.handle = track(sys.spawn(stand_in_worker, w.log, starts));
@@ -292,8 +298,9 @@ TEST_CASE("dispatcher: a retry verdict during a drain goes back to the broker, n
   CHECK(*drained->value == true);
 }
 
-TEST_CASE("dispatcher: when a fetcher dies, the tasks it delivered that no worker started are "
-          "dropped (its connection gave them back), and the others still run") {
+TEST_CASE("dispatcher: when a fetcher dies, the tasks it delivered that no worker started wait "
+          "for its successor; a connection that does not continue it drops them (the broker "
+          "gave them back), and the started ones still finish") {
   dispatcher_fixture f{options(1, 8)};
   auto w = f.join_worker();
   auto dead = f.join_fetcher(0);
@@ -302,10 +309,43 @@ TEST_CASE("dispatcher: when a fetcher dies, the tasks it delivered that no worke
   CHECK(f.stats().in_flight == 3);
   crash_with(dead.handle, caf::make_error(caf::sec::runtime_error, "broker lost"));
   f.run();
-  CHECK(f.stats().in_flight == 1); // only the started one is still here
   f.done(w, {task_status::done});
-  // The worker got nothing more: 2 and 3 are the broker's again, not run twice.
+  CHECK(w.log->batches.size() == 1); // 2 and 3 wait: nobody knows yet whether they are ours
+  CHECK(f.stats().in_flight == 2);
+
+  auto next = f.join_fetcher(0, 2);
+  f.connected(0, 2, false);
+  CHECK(f.stats().in_flight == 0); // 2 and 3 are the broker's again, not run twice
   CHECK(w.log->batches.size() == 1);
+  CHECK(next.log->acks.empty()); // 1's tag belonged to the lost connection
+  f.deliver(0, 2, tasks({1}, 0, 2)); // the new connection's own tags work as usual
+  f.done(w, {task_status::done});
+  CHECK(next.log->acks == tag_lists{{1}});
+}
+
+TEST_CASE("dispatcher: when the new connection continues the dead fetcher's identity, the "
+          "waiting tasks run and every ack (of tasks that finished meanwhile too) goes to it") {
+  dispatcher_fixture f{options(1, 8)};
+  auto w = f.join_worker();
+  auto dead = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2, 3}));
+  REQUIRE(w.log->tags() == std::vector<uint64_t>{1});
+  crash_with(dead.handle, caf::make_error(caf::sec::runtime_error, "broker lost"));
+  f.run();
+  f.done(w, {task_status::done}); // finished while no connection could ack it: held
+  CHECK(w.log->batches.size() == 1);
+
+  // The answer may come before the supervisor's join reaches the dispatcher.
+  f.connected(0, 2, true);
+  CHECK(w.log->batches.size() == 1);
+  auto next = f.join_fetcher(0, 2);
+  CHECK(next.log->acks == tag_lists{{1}});
+  REQUIRE(w.log->batches.size() == 2); // 2 and 3 run now, on no connection's behalf but theirs
+  f.done(w, {task_status::done});
+  f.done(w, {task_status::done});
+  CHECK(w.log->tags() == std::vector<uint64_t>{1, 2, 3});
+  CHECK(next.log->acks == tag_lists{{1}, {2}, {3}});
+  CHECK(dead.log->acks.empty());
   CHECK(f.stats().in_flight == 0);
 }
 

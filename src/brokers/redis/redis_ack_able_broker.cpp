@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +34,17 @@ std::string now_score() {
 
 class ack_able_broker;
 
+/// A consumer as Redis knows it: its id (heartbeat, unack key name) and what it fetched and
+/// has not acked, by delivery tag. It outlives a lost connection: see ack_able_broker::park.
+struct consumer_identity {
+  std::string consumer_id;
+  std::string unack_key;
+  uint64_t next_tag = 0;
+  std::unordered_map<uint64_t, std::string> unacked;
+  std::unordered_set<uint64_t> suspects;
+  uint64_t marked = 0;
+};
+
 class ack_able_connection final : public redis_queue_connection<ack_able_broker> {
 public:
   using redis_queue_connection::redis_queue_connection;
@@ -45,6 +58,11 @@ public:
   std::size_t count(const std::string& queue) override;
   void clear(const std::string& queue) override;
   void mark_running(const std::string& queue, uint64_t delivery_tag) override;
+  bool continues_previous() const override { return continues_; }
+
+  /// This connection serves consumer slot `slot`; `previous` is the identity its last
+  /// connection left when Redis was lost (see ack_able_broker::park), continued here.
+  void serve_slot(uint32_t slot, std::optional<consumer_identity> previous);
 
 private:
   void start_consuming();
@@ -55,6 +73,8 @@ private:
   // unacked_: delivery tag -> body (ZREM needs it)
   std::unordered_set<uint64_t> suspects_; // tags fetched with a crash count > 0
   uint64_t marked_ = 0;                    // the tag marked running, 0 = none
+  std::optional<uint32_t> slot_;           // a fetcher's connection; none for publishers
+  bool continues_ = false;
 };
 
 class ack_able_broker final : public redis_broker_base,
@@ -65,6 +85,32 @@ public:
 
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<ack_able_connection>(shared_from_this(), open());
+  }
+
+  std::unique_ptr<broker_connection> connect_consumer(uint32_t slot) override {
+    auto conn = std::make_unique<ack_able_connection>(shared_from_this(), open());
+    conn->serve_slot(slot, take_parked(slot)); // only once Redis answered: else it stays parked
+    return conn;
+  }
+
+  /// A consuming connection lost Redis: its consumer id, unack key and unacked messages stay
+  /// valid (the keeper goes on sending its heartbeat), so the slot's next connection continues
+  /// as that consumer and acks what is still running, instead of the messages being given back
+  /// and run twice. Identities nobody continues lapse with the heartbeat when the broker goes,
+  /// and other consumers (or the next start) give their messages back.
+  void park(uint32_t slot, consumer_identity identity) {
+    std::lock_guard guard{parked_mutex_};
+    parked_[slot] = std::move(identity);
+  }
+
+  std::optional<consumer_identity> take_parked(uint32_t slot) {
+    std::lock_guard guard{parked_mutex_};
+    auto i = parked_.find(slot);
+    if (i == parked_.end())
+      return std::nullopt;
+    auto identity = std::move(i->second);
+    parked_.erase(i);
+    return identity;
   }
 
   std::string registry_key() const { return key("funboost_unack_registry:" + queue()); }
@@ -97,9 +143,47 @@ public:
         return reply_int(reply->element[0], 0);
       });
   }
+
+private:
+  std::mutex parked_mutex_; // fetchers of several slots connect on their own threads
+  std::unordered_map<uint32_t, consumer_identity> parked_;
 };
 
+void ack_able_connection::serve_slot(uint32_t slot, std::optional<consumer_identity> previous) {
+  slot_ = slot;
+  if (!previous)
+    return;
+  continues_ = true;
+  consumer_id_ = std::move(previous->consumer_id);
+  unack_key_ = std::move(previous->unack_key);
+  next_tag_ = previous->next_tag;
+  unacked_ = std::move(previous->unacked);
+  suspects_ = std::move(previous->suspects);
+  marked_ = previous->marked;
+  // The heartbeat is the keeper's and never stopped; if Redis lost the registry entry (a
+  // restart without persistence, or another consumer's recovery), the first fetch re-registers.
+  std::vector<std::string> known;
+  known.reserve(unacked_.size());
+  for (const auto& [tag, body] : unacked_)
+    known.push_back(body);
+  auto reply = conn_->eval(scripts::ack_able_reclaim,
+                           {unack_key_, broker_->key(broker_->queue())}, known);
+  if (auto lost = reply_int(reply.get(), 0); lost > 0)
+    broker_->log().warn("queue '{}': consumer {} gave back {} message(s) that a fetch moved to "
+                        "its unack key while the connection was lost (they never ran)",
+                        broker_->queue(), consumer_id_, lost);
+  broker_->log().info("queue '{}': consumer {} continues on a new connection after losing "
+                      "Redis, with {} unacknowledged message(s) still its own",
+                      broker_->queue(), consumer_id_, unacked_.size());
+}
+
 ack_able_connection::~ack_able_connection() {
+  if (slot_ && !consumer_id_.empty() && !conn_->usable()) {
+    broker_->park(*slot_, consumer_identity{std::move(consumer_id_), std::move(unack_key_),
+                                            next_tag_, std::move(unacked_),
+                                            std::move(suspects_), marked_});
+    return;
+  }
   leave([&] {
     conn_->eval(scripts::ack_able_close,
                 {unack_key_, broker_->key(broker_->queue()), broker_->registry_key(),
@@ -222,21 +306,31 @@ void ack_able_connection::ack(const std::string& queue, std::span<const uint64_t
   std::vector<command> commands;
   forget_suspects(tags, commands); // before unacked_ gives up the bodies
   command c{"ZREM", unack_key_};
+  std::vector<uint64_t> removed;
   for (auto tag : tags) {
     auto i = unacked_.find(tag);
     if (i == unacked_.end())
       continue;
     c.push_back(std::move(i->second));
+    removed.push_back(tag);
     unacked_.erase(i);
   }
   if (c.size() > 2)
     commands.insert(commands.begin(), std::move(c));
-  if (commands.size() == 1)
-    conn_->run(commands.front());
-  else if (!commands.empty())
-    for (auto& r : conn_->pipeline(commands))
-      if (is_error(r.get()))
-        conn_->fail("ack failed: " + reply_text(r.get()));
+  try {
+    if (commands.size() == 1)
+      conn_->run(commands.front());
+    else if (!commands.empty())
+      for (auto& r : conn_->pipeline(commands))
+        if (is_error(r.get()))
+          conn_->fail("ack failed: " + reply_text(r.get()));
+  } catch (const broker_error&) {
+    // Not acked: the messages stay this consumer's, so the connection that continues it
+    // (see ack_able_broker::park) acks them when the fetcher hands the acks back.
+    for (std::size_t k = 0; k < removed.size(); ++k)
+      unacked_.emplace(removed[k], std::move(commands.front()[k + 2]));
+    throw;
+  }
 }
 
 void ack_able_connection::mark_running(const std::string& queue, uint64_t tag) {
@@ -274,9 +368,15 @@ void ack_able_connection::requeue(const std::string& queue,
   if (remove.size() > 2)
     commands.push_back(remove);
   commands.push_back({"EXEC"});
-  auto replies = conn_->pipeline(commands);
-  if (replies.back()->type != REDIS_REPLY_ARRAY)
-    conn_->fail("requeue (RPUSH + ZREM) failed: " + reply_text(replies.back().get()));
+  try {
+    auto replies = conn_->pipeline(commands);
+    if (replies.back()->type != REDIS_REPLY_ARRAY)
+      conn_->fail("requeue (RPUSH + ZREM) failed: " + reply_text(replies.back().get()));
+  } catch (const broker_error&) {
+    for (const auto& m : messages) // not given back: still this consumer's (as in ack)
+      unacked_.emplace(m.delivery_tag, m.body);
+    throw;
+  }
 }
 
 std::size_t ack_able_connection::count(const std::string& queue) {

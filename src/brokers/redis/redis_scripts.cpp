@@ -117,6 +117,21 @@ end
 return #msgs
 )lua";
 
+const std::string_view ack_able_reclaim = R"lua(
+local known = {}
+for _, m in ipairs(ARGV) do known[m] = true end
+local lost = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if not known[m] then lost[#lost + 1] = m end
+end
+for i = 1, #lost, 1000 do
+  local part = {unpack(lost, i, math.min(i + 999, #lost))}
+  redis.call('ZREM', KEYS[1], unpack(part))
+  redis.call('LPUSH', KEYS[2], unpack(part))
+end
+return #lost
+)lua";
+
 // Shared Lua: gives pending entry `id` back to the stream as a new entry.
 #define FUNBOOST_LUA_READD                                                                     \
   "local function readd(stream, group, id)\n"                                                  \

@@ -35,6 +35,12 @@ extern const std::string_view ack_able_recover;
 /// unregisters its unack key and removes its heartbeat. Returns the messages moved.
 extern const std::string_view ack_able_close;
 
+/// A consumer continued on a new connection (see ack_able_broker::park): messages in its unack
+/// key KEYS[1] that it does not know (ARGV: the bodies it fetched and holds) were moved there by
+/// a fetch whose reply was lost with the old connection; they never ran, so they go back to the
+/// head of the queue KEYS[2]. Returns how many.
+extern const std::string_view ack_able_reclaim;
+
 /// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] stream; ARGV[1] heartbeat expiry s,
 /// ARGV[2] group, ARGV[3] min idle ms, ARGV[4..] consumer ids known dead. Under the lock,
 /// re-adds every pending entry of a consumer without a live heartbeat (XADD a copy, XACK and
