@@ -38,6 +38,7 @@ struct logging_options {
   std::size_t max_file_bytes = 10 * 1024 * 1024;
   std::size_t max_files = 5;
   std::chrono::seconds stats_interval{10}; // per-queue done/failed/rate/remaining line
+  std::chrono::seconds long_task_warning{60}; // the stats line names tasks running longer; 0 = never
 };
 
 /// Everything a queue is configured with. Designated initializers work:

@@ -87,6 +87,12 @@ enum class task_status : uint8_t {
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.
 using task_batch = std::shared_ptr<std::vector<task>>;
 
+/// A batch a worker has been running longer than logging.long_task_warning (for the stats line).
+struct long_running {
+  std::vector<std::string> task_ids; // one, unless fast tasks were batched together
+  caf::timespan running_for;
+};
+
 } // namespace funboost::actors
 
 // Local-only messages between a queue's own actors: they never cross nodes, so they skip CAF's
@@ -94,6 +100,7 @@ using task_batch = std::shared_ptr<std::vector<task>>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::long_running>)
 
 namespace funboost::actors {
 
@@ -125,7 +132,9 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<tokens_atom, uint32_t>,                              // QPS tokens granted
   caf::reacts_to<tick_atom>,                                          // self: delayed retries
   caf::replies_to<drain_atom>::with<bool>,   // graceful stop: answers when in-flight is zero
-  caf::replies_to<stats_atom>::with<queue_stats>>;
+  caf::replies_to<stats_atom>::with<queue_stats>,
+  // the stats line: the counters and the batches running longer than this
+  caf::replies_to<stats_atom, caf::timespan>::with<queue_stats, std::vector<long_running>>>;
 
 /// Issues QPS tokens on a schedule to whoever asks; `want` replaces the outstanding demand.
 using rate_limiter_actor = caf::typed_actor<

@@ -131,7 +131,7 @@ bool run_suspect(self_ptr self) {
   const auto& t = batch->front();
   auto w = std::move(st.idle.back());
   st.idle.pop_back();
-  st.busy[w.address()] = busy_worker{w, batch};
+  st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
   st.suspect_running = true;
   st.suspect_worker = w.address();
   st.ctx->log->warn("queue '{}': task {} was running when a consumer process died ({} of {} "
@@ -172,7 +172,7 @@ void dispatch(self_ptr self) {
     }
     auto w = std::move(st.idle.back());
     st.idle.pop_back();
-    st.busy[w.address()] = busy_worker{w, batch};
+    st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
     self->send(w, run_atom::value, std::move(batch));
   }
   // Tokens must not pile up while there is nothing to run: that would be a burst later.
@@ -353,6 +353,40 @@ void admit(self_ptr self, std::vector<task>& tasks) {
     send_routed(self, r);
 }
 
+// -- the stats line -----------------------------------------------------------------------------
+// A busy worker's batch is shared with the worker's thread, which writes each task's attempts
+// and controls while it runs: only the fields it never writes (body, delivery tag, fetcher
+// slot and epoch) are read here.
+
+queue_stats current_stats(self_ptr self) {
+  auto& st = self->state;
+  auto stats = st.stats;
+  stats.queue_name = st.ctx->queue();
+  stats.consuming = !st.draining;
+  stats.in_flight = st.in_flight;
+  stats.running = 0;
+  for (const auto& [addr, b] : st.busy)
+    stats.running += b.batch->size();
+  stats.prefetched = stats.in_flight - std::min(stats.in_flight, stats.running);
+  return stats;
+}
+
+/// The batches workers have been running longer than `limit`, with their task ids.
+std::vector<long_running> long_running_batches(self_ptr self, caf::timespan limit) {
+  auto& st = self->state;
+  std::vector<long_running> out;
+  auto now = self->clock().now();
+  for (const auto& [addr, b] : st.busy) {
+    if (now - b.started <= limit)
+      continue;
+    long_running slow{{}, now - b.started};
+    for (const auto& t : *b.batch)
+      slow.task_ids.push_back(detail::task_id_of(t.body));
+    out.push_back(std::move(slow));
+  }
+  return out;
+}
+
 } // namespace
 
 dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_ptr ctx,
@@ -486,12 +520,10 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       finish_drain_if_done(self);
       return st.drained;
     },
-    [self](stats_atom) {
-      auto stats = self->state.stats;
-      stats.queue_name = self->state.ctx->queue();
-      stats.consuming = !self->state.draining;
-      stats.in_flight = self->state.in_flight;
-      return stats;
+    [self](stats_atom) { return current_stats(self); },
+    [self](stats_atom, caf::timespan long_task)
+      -> caf::result<queue_stats, std::vector<long_running>> {
+      return {current_stats(self), long_running_batches(self, long_task)};
     },
   };
 }

@@ -27,6 +27,7 @@ struct fetcher_link {
 struct busy_worker {
   worker_actor handle;
   task_batch batch;
+  caf::actor_clock::time_point started; // on the actor's clock: long-task warnings
 };
 
 struct delayed_task {

@@ -49,6 +49,8 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)
     fail("publish_retries must be 0 or more");
+  if (o.logging.long_task_warning.count() < 0)
+    fail("logging.long_task_warning must be 0 (no warning) or positive");
   if (o.broker.outbox_dir.empty())
     fail("broker.outbox_dir must name a directory (messages a broker refused are kept there)");
 }
