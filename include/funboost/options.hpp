@@ -75,6 +75,9 @@ struct booster_options {
   // consuming resumes within about this long of the broker's return after any outage.
   std::chrono::milliseconds broker_probe_interval{4000};
   std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
+  // A graceful stop waits this long for running tasks, then gives them back to the broker (so
+  // another consumer runs them) and abandons their worker threads; 0 = give them back at once.
+  std::chrono::milliseconds stop_timeout{30000};
   int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
   std::chrono::milliseconds publish_retry_interval{5000}; // also the outbox replay period
   int publish_time_utc_offset_minutes = 480;    // publish_time_format zone; funboost: Asia/Shanghai

@@ -41,6 +41,9 @@ enum class ec : uint8_t {
   timeout,            // no result within the time asked for
   cancelled,          // the task or the wait was cancelled
   publish_only,       // the queue has no function in this runtime (rt.publisher): no consume
+  interrupted,        // (task_result::exception_type "funboost::interrupted") the consumer
+                      // stopped before the task returned (stop_timeout passed, or a second
+                      // SIGINT); the task went back to the broker and runs again
 };
 
 /// "unknown_queue" etc.: the enum's name, for logs and error rendering.

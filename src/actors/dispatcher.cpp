@@ -6,6 +6,7 @@
 
 #include "core/dead_letter_reason.hpp"
 #include "core/message_peek.hpp"
+#include "core/interrupted_task.hpp"
 
 namespace funboost::actors {
 
@@ -353,7 +354,7 @@ void admit(self_ptr self, std::vector<task>& tasks) {
     send_routed(self, r);
 }
 
-// -- the stats line -----------------------------------------------------------------------------
+// -- the stats line and the stop deadline ------------------------------------------------------
 // A busy worker's batch is shared with the worker's thread, which writes each task's attempts
 // and controls while it runs: only the fields it never writes (body, delivery tag, fetcher
 // slot and epoch) are read here.
@@ -385,6 +386,52 @@ std::vector<long_running> long_running_batches(self_ptr self, caf::timespan limi
     out.push_back(std::move(slow));
   }
   return out;
+}
+
+/// The stop's deadline passed: what workers still run goes back to the broker on the
+/// connection that fetched it (another consumer runs it), RPC waiters learn it was interrupted,
+/// and the workers are forgotten (a late `done` from one is ignored). Ends the drain.
+std::vector<worker_actor> give_back_running(self_ptr self) {
+  auto& st = self->state;
+  std::vector<worker_actor> abandoned;
+  if (!st.draining)
+    return abandoned;
+  routed r{st.fetchers.size()};
+  std::vector<std::string> ids;
+  auto now = self->clock().now();
+  for (auto& [addr, b] : st.busy) {
+    abandoned.push_back(b.handle);
+    auto seconds = std::chrono::duration<double>(now - b.started).count();
+    for (const auto& running : *b.batch) {
+      --st.in_flight;
+      task t; // not a copy: the worker's thread may be writing the other fields
+      t.body = running.body;
+      t.delivery_tag = running.delivery_tag;
+      t.fetcher_slot = running.fetcher_slot;
+      t.fetcher_epoch = running.fetcher_epoch;
+      auto controls = detail::controls_of_running(t.body, st.ctx->options);
+      ids.push_back(detail::task_id_of(t.body));
+      detail::report_interrupted(*st.ctx, t.body, controls, seconds);
+      auto slot = t.fetcher_slot;
+      if (slot < st.fetchers.size() && st.fetchers[slot].epoch == t.fetcher_epoch)
+        r.back[slot].push_back(std::move(t));
+    }
+  }
+  st.busy.clear();
+  st.suspect_running = false; // a suspect still running went back with the rest
+  send_routed(self, r);
+  if (!ids.empty()) {
+    std::string list;
+    for (const auto& id : ids)
+      list += (list.empty() ? "" : ", ") + id;
+    st.ctx->log->warn("queue '{}': {} task(s) still running when the stop gave up waiting ({}); "
+                      "they went back to the broker and run again. Their worker threads are "
+                      "abandoned: the function keeps running until it returns or the process "
+                      "exits",
+                      st.ctx->queue(), ids.size(), list);
+  }
+  finish_drain_if_done(self);
+  return abandoned;
 }
 
 } // namespace
@@ -520,6 +567,7 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       finish_drain_if_done(self);
       return st.drained;
     },
+    [self](abandon_atom) { return give_back_running(self); },
     [self](stats_atom) { return current_stats(self); },
     [self](stats_atom, caf::timespan long_task)
       -> caf::result<queue_stats, std::vector<long_running>> {

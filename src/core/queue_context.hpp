@@ -25,6 +25,9 @@ struct queue_context {
   std::shared_ptr<result_store> results; // null: RPC results stay in this process
   /// Set by the supervisor while it consumes; read by the node for its queue list.
   std::shared_ptr<std::atomic<bool>> consuming = std::make_shared<std::atomic<bool>>(false);
+  /// Worker threads a stop gave up on (their function had not returned by stop_timeout) that
+  /// still run. Shared by every queue of a runtime: at exit it must not wait for them.
+  std::shared_ptr<std::atomic<int>> abandoned_workers = std::make_shared<std::atomic<int>>(0);
 
   const std::string& queue() const { return options.queue_name; }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.

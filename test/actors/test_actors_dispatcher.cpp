@@ -1,7 +1,7 @@
 // dispatcher (src/actors/dispatcher.cpp) on virtual time, between stand-in fetchers and
 // workers: credit, hand-out to workers, acks routed to the fetcher (slot and epoch) that fetched,
-// delayed retries, a crashed worker's batch, the graceful drain, and the counts and long tasks
-// of the stats line.
+// delayed retries, a crashed worker's batch, the graceful drain and its deadline, and the
+// counts and long tasks of the stats line.
 //
 // The stand-in workers never answer by themselves: the test sends the dispatcher their
 // `(done, worker, statuses, ns)` or kills them, so every step is the test's.
@@ -11,6 +11,7 @@
 
 #include "actors/dispatcher.hpp"
 #include "actors/rate_limiter.hpp"
+#include "core/result_registry.hpp"
 
 using namespace actors_test;
 
@@ -409,7 +410,7 @@ TEST_CASE("dispatcher: a task delivered with max_crash_deliveries deaths goes to
   CHECK(f.stats().in_flight == 1);
 }
 
-// -- the stats line ---------------------------------------------------------
+// -- the stop deadline and the stats line ---------------------------------------------------------
 
 namespace {
 
@@ -443,6 +444,52 @@ stats_with_long_tasks ask_stats(dispatcher_fixture& f, caf::timespan limit) {
 }
 
 } // namespace
+
+TEST_CASE("dispatcher: abandon during a drain gives back the tasks workers still run to the "
+          "fetcher that fetched them, then the drain answers and a late done acks nothing") {
+  dispatcher_fixture f{options(2, 2)};
+  auto w1 = f.join_worker();
+  auto w2 = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, {task_with_id(1), task_with_id(2), task_with_id(3)}); // 3 waits
+  auto drained = f.ask<bool>(f.dispatcher, drain_atom::value);
+  REQUIRE(fetcher.log->requeued == tag_lists{{3}});
+  CHECK_FALSE(drained->given()); // 1 and 2 never return
+
+  auto abandoned = f.ask<std::vector<worker_actor>>(f.dispatcher, abandon_atom::value);
+  REQUIRE(abandoned->value.has_value());
+  CHECK(abandoned->value->size() == 2);
+  REQUIRE(fetcher.log->requeued.size() == 2);
+  auto back = fetcher.log->requeued[1];
+  std::sort(back.begin(), back.end());
+  CHECK(back == std::vector<uint64_t>{1, 2});
+  REQUIRE(drained->value.has_value());
+  CHECK(*drained->value == true);
+  // Given back before the fetcher is told to quit: it must requeue them on its connection.
+  CHECK(fetcher.log->events == events{"credit", "drain", "requeue", "requeue", "stop"});
+  CHECK(f.stats().in_flight == 0);
+
+  f.done(w1, {task_status::done}); // its function returned after all: the broker has it back
+  CHECK(fetcher.log->acks.empty());
+}
+
+TEST_CASE("dispatcher: a task given back at the stop deadline finishes its RPC waiter with "
+          "funboost::interrupted") {
+  dispatcher_fixture f{options(1, 2)};
+  f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  auto slot = funboost::detail::expect_rpc_result("actors_dispatcher", "task-7", nullptr);
+  f.deliver(0, 1, {task_with_id(7, /*rpc=*/true)});
+  f.ask<bool>(f.dispatcher, drain_atom::value);
+  CHECK_FALSE(slot->is_finished());
+  f.ask<std::vector<worker_actor>>(f.dispatcher, abandon_atom::value);
+  REQUIRE(slot->is_finished());
+  std::lock_guard guard{slot->mutex};
+  CHECK_FALSE(slot->success);
+  CHECK(slot->exception_type == "funboost::interrupted");
+  CHECK(slot->exception_message.find("task-7") != std::string::npos);
+  CHECK(fetcher.log->requeued == tag_lists{{7}});
+}
 
 TEST_CASE("dispatcher: stats count running and prefetched tasks apart") {
   dispatcher_fixture f{options(2, 4)};
