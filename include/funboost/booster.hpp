@@ -104,7 +104,9 @@ public:
   /// Starts consuming: conn_num fetchers, concurrent_num workers. Returns at once.
   void consume() const { core_->consume(); }
 
-  /// Stops consuming gracefully: fetching stops, running tasks finish and are acked.
+  /// Stops consuming gracefully: fetching stops, unstarted tasks go back to the broker, running
+  /// tasks finish and are acked; those still running after stop_timeout go back to the broker
+  /// too (RPC waiters get "funboost::interrupted") and their worker threads are abandoned.
   void stop() const { core_->stop(); }
 
   /// Removes every waiting message from the queue.

@@ -38,6 +38,7 @@ struct logging_options {
   std::size_t max_file_bytes = 10 * 1024 * 1024;
   std::size_t max_files = 5;
   std::chrono::seconds stats_interval{10}; // per-queue done/failed/rate/remaining line
+  std::chrono::seconds long_task_warning{60}; // the stats line names tasks running longer; 0 = never
 };
 
 /// Everything a queue is configured with. Designated initializers work:
@@ -74,6 +75,9 @@ struct booster_options {
   // consuming resumes within about this long of the broker's return after any outage.
   std::chrono::milliseconds broker_probe_interval{4000};
   std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
+  // A graceful stop waits this long for running tasks, then gives them back to the broker (so
+  // another consumer runs them) and abandons their worker threads; 0 = give them back at once.
+  std::chrono::milliseconds stop_timeout{30000};
   int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
   std::chrono::milliseconds publish_retry_interval{5000}; // also the outbox replay period
   int publish_time_utc_offset_minutes = 480;    // publish_time_format zone; funboost: Asia/Shanghai

@@ -41,6 +41,9 @@ enum class ec : uint8_t {
   timeout,            // no result within the time asked for
   cancelled,          // the task or the wait was cancelled
   publish_only,       // the queue has no function in this runtime (rt.publisher): no consume
+  interrupted,        // (task_result::exception_type "funboost::interrupted") the consumer
+                      // stopped before the task returned (stop_timeout passed, or a second
+                      // SIGINT); the task went back to the broker and runs again
 };
 
 /// "unknown_queue" etc.: the enum's name, for logs and error rendering.
@@ -79,13 +82,15 @@ struct queue_stats {
   uint64_t failed = 0;        // failed for good (retries exhausted)
   uint64_t dead_lettered = 0; // moved to the dead-letter queue
   uint64_t retried = 0;       // re-runs scheduled
-  uint64_t in_flight = 0;     // fetched and not finished
+  uint64_t in_flight = 0;     // fetched and not finished: running + prefetched
+  uint64_t running = 0;       // handed to a worker and not finished
+  uint64_t prefetched = 0;    // fetched and waiting for a worker (or for a retry's delay)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("funboost.queue_stats"), x.queue_name, x.consuming, x.done,
-           x.failed, x.dead_lettered, x.retried, x.in_flight);
+           x.failed, x.dead_lettered, x.retried, x.in_flight, x.running, x.prefetched);
 }
 
 template <class Inspector>

@@ -1,6 +1,7 @@
 // The runtime: owns a caf::actor_system (or borrows yours) and the boosters made with it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -34,7 +35,9 @@ public:
   runtime();
   /// Borrows `system`, e.g. inside your own CAF application. It must outlive the runtime.
   explicit runtime(caf::actor_system& system);
-  /// Stops every booster gracefully, then the actor system if it is ours.
+  /// Stops every booster gracefully, then the actor system if it is ours. If a stop abandoned
+  /// workers whose function never returned, an owned system is left running (CAF would wait
+  /// for their threads forever) so the process can exit.
   ~runtime();
 
   runtime(const runtime&) = delete;
@@ -67,13 +70,16 @@ public:
   /// The node actor (funboost/protocol.hpp): what CAF code, other nodes and services talk to.
   node_actor node() const { return node_; }
 
-  /// Blocks until SIGINT, SIGTERM or shutdown(), then stops every booster gracefully.
+  /// Blocks until SIGINT, SIGTERM or shutdown(), then stops every booster gracefully: each
+  /// waits at most its stop_timeout for running tasks, then gives them back to the broker. A
+  /// second SIGINT/SIGTERM while stopping gives back every fetched and running task at once
+  /// (waiting at most 5 s for the brokers) and ends the process with _exit(128 + signal).
   void wait();
 
   /// Makes wait() return; safe from any thread.
   void shutdown();
 
-  /// Stops every booster gracefully (what wait() does before returning).
+  /// Stops every booster gracefully, all at once (what wait() does before returning).
   void stop_all();
 
   caf::actor_system& system() { return *system_; }
@@ -111,6 +117,14 @@ private:
 
   void remember(const std::shared_ptr<detail::booster_core>& core);
   void start_node();
+  std::vector<std::shared_ptr<detail::booster_core>> cores();
+  /// Asks every consuming queue to stop and waits for the answers; `at_once`: running tasks
+  /// are given back now and the answers are waited for a bounded time.
+  void stop_queues(bool at_once);
+  /// The second stop signal: give back what can be given back, then end the process.
+  [[noreturn]] void give_back_and_exit(int signal);
+  /// Called by ~runtime when a stop abandoned workers that still run.
+  void leave_abandoned_workers_running();
   /// The result store for these options (one per address, shared), or null: in-process only.
   std::shared_ptr<detail::result_store> result_store_for(const booster_options& options);
 
@@ -121,6 +135,9 @@ private:
   std::vector<std::shared_ptr<detail::booster_core>> boosters_; // stopped in ~runtime
   std::map<std::string, std::shared_ptr<detail::result_store>> result_stores_; // by address
   node_actor node_;
+  // Workers whose function had not returned when their queue's stop gave up on them, still
+  // running (every queue of this runtime counts here).
+  std::shared_ptr<std::atomic<int>> abandoned_workers_ = std::make_shared<std::atomic<int>>(0);
 };
 
 } // namespace funboost

@@ -51,6 +51,8 @@ using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using stable_atom = caf::atom_constant<caf::atom("stable")>;
 using mark_atom = caf::atom_constant<caf::atom("mark")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -90,6 +92,12 @@ enum class task_status : uint8_t {
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.
 using task_batch = std::shared_ptr<std::vector<task>>;
 
+/// A batch a worker has been running longer than logging.long_task_warning (for the stats line).
+struct long_running {
+  std::vector<std::string> task_ids; // one, unless fast tasks were batched together
+  caf::timespan running_for;
+};
+
 } // namespace funboost::actors
 
 // Local-only messages between a queue's own actors: they never cross nodes, so they skip CAF's
@@ -97,6 +105,7 @@ using task_batch = std::shared_ptr<std::vector<task>>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::long_running>)
 
 namespace funboost::actors {
 
@@ -136,7 +145,12 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<tokens_atom, uint32_t>,                              // QPS tokens granted
   caf::reacts_to<tick_atom>,                                          // self: delayed retries
   caf::replies_to<drain_atom>::with<bool>,   // graceful stop: answers when in-flight is zero
-  caf::replies_to<stats_atom>::with<queue_stats>>;
+  // stop_timeout passed: gives back to the broker what workers still run, ends the drain, and
+  // answers the workers it let go of (their function has not returned)
+  caf::replies_to<abandon_atom>::with<std::vector<worker_actor>>,
+  caf::replies_to<stats_atom>::with<queue_stats>,
+  // the stats line: the counters and the batches running longer than this
+  caf::replies_to<stats_atom, caf::timespan>::with<queue_stats, std::vector<long_running>>>;
 
 /// Issues QPS tokens on a schedule to whoever asks; `want` replaces the outstanding demand.
 using rate_limiter_actor = caf::typed_actor<
@@ -154,6 +168,9 @@ using supervisor_actor = queue_supervisor_actor::extend<
   caf::reacts_to<restart_atom, uint32_t>,           // self: restart the fetcher in this slot
   caf::reacts_to<restart_atom>,                     // self: restart the queue's actors
   caf::reacts_to<stable_atom, uint32_t>,            // self: no restart for a while since #n
+  caf::reacts_to<deadline_atom, uint32_t>,          // self: stop #n reached its stop_timeout
+  // stop, giving back what still runs after this long (0: at once; the runtime's 2nd signal)
+  caf::replies_to<stop_atom, caf::timespan>::with<bool>,
   caf::replies_to<dispatch_atom>::with<dispatcher_actor>>; // tests: the current dispatcher
 
 /// Publishes one booster's messages (detached: broker calls block). Retries are timers to

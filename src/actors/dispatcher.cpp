@@ -8,6 +8,7 @@
 
 #include "core/dead_letter_reason.hpp"
 #include "core/message_peek.hpp"
+#include "core/interrupted_task.hpp"
 
 namespace funboost::actors {
 
@@ -152,7 +153,7 @@ bool run_suspect(self_ptr self) {
   const auto& t = batch->front();
   auto w = std::move(st.idle.back());
   st.idle.pop_back();
-  st.busy[w.address()] = busy_worker{w, batch};
+  st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
   st.suspect_running = true;
   st.suspect_worker = w.address();
   st.ctx->log->warn("queue '{}': task {} was running when a consumer process died ({} of {} "
@@ -192,7 +193,7 @@ void dispatch(self_ptr self) {
     }
     auto w = std::move(st.idle.back());
     st.idle.pop_back();
-    st.busy[w.address()] = busy_worker{w, batch};
+    st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
     self->send(w, run_atom::value, std::move(batch));
   }
   // Tokens must not pile up while there is nothing to run: that would be a burst later.
@@ -432,6 +433,84 @@ void admit(self_ptr self, std::vector<task>& tasks) {
     send_routed(self, r);
 }
 
+// -- the stats line and the stop deadline ------------------------------------------------------
+// A busy worker's batch is shared with the worker's thread, which writes each task's attempts
+// and controls while it runs: only the fields it never writes (body, delivery tag, fetcher
+// slot and epoch) are read here.
+
+queue_stats current_stats(self_ptr self) {
+  auto& st = self->state;
+  auto stats = st.stats;
+  stats.queue_name = st.ctx->queue();
+  stats.consuming = !st.draining;
+  stats.in_flight = st.in_flight;
+  stats.running = 0;
+  for (const auto& [addr, b] : st.busy)
+    stats.running += b.batch->size();
+  stats.prefetched = stats.in_flight - std::min(stats.in_flight, stats.running);
+  return stats;
+}
+
+/// The batches workers have been running longer than `limit`, with their task ids.
+std::vector<long_running> long_running_batches(self_ptr self, caf::timespan limit) {
+  auto& st = self->state;
+  std::vector<long_running> out;
+  auto now = self->clock().now();
+  for (const auto& [addr, b] : st.busy) {
+    if (now - b.started <= limit)
+      continue;
+    long_running slow{{}, now - b.started};
+    for (const auto& t : *b.batch)
+      slow.task_ids.push_back(detail::task_id_of(t.body));
+    out.push_back(std::move(slow));
+  }
+  return out;
+}
+
+/// The stop's deadline passed: what workers still run goes back to the broker on the
+/// connection that fetched it (another consumer runs it), RPC waiters learn it was interrupted,
+/// and the workers are forgotten (a late `done` from one is ignored). Ends the drain.
+std::vector<worker_actor> give_back_running(self_ptr self) {
+  auto& st = self->state;
+  std::vector<worker_actor> abandoned;
+  if (!st.draining)
+    return abandoned;
+  routed r{st.fetchers.size()};
+  std::vector<std::string> ids;
+  auto now = self->clock().now();
+  for (auto& [addr, b] : st.busy) {
+    abandoned.push_back(b.handle);
+    auto seconds = std::chrono::duration<double>(now - b.started).count();
+    for (const auto& running : *b.batch) {
+      --st.in_flight;
+      task t; // not a copy: the worker's thread may be writing the other fields
+      t.body = running.body;
+      t.delivery_tag = running.delivery_tag;
+      t.fetcher_slot = running.fetcher_slot;
+      t.fetcher_epoch = running.fetcher_epoch;
+      auto controls = detail::controls_of_running(t.body, st.ctx->options);
+      ids.push_back(detail::task_id_of(t.body));
+      detail::report_interrupted(*st.ctx, t.body, controls, seconds);
+      file_verdict(st, r, t, verdict::back);
+    }
+  }
+  st.busy.clear();
+  st.suspect_running = false; // a suspect still running went back with the rest
+  send_routed(self, r);
+  if (!ids.empty()) {
+    std::string list;
+    for (const auto& id : ids)
+      list += (list.empty() ? "" : ", ") + id;
+    st.ctx->log->warn("queue '{}': {} task(s) still running when the stop gave up waiting ({}); "
+                      "they went back to the broker and run again. Their worker threads are "
+                      "abandoned: the function keeps running until it returns or the process "
+                      "exits",
+                      st.ctx->queue(), ids.size(), list);
+  }
+  finish_drain_if_done(self);
+  return abandoned;
+}
+
 } // namespace
 
 dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_ptr ctx,
@@ -618,12 +697,11 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       finish_drain_if_done(self);
       return st.drained;
     },
-    [self](stats_atom) {
-      auto stats = self->state.stats;
-      stats.queue_name = self->state.ctx->queue();
-      stats.consuming = !self->state.draining;
-      stats.in_flight = self->state.in_flight;
-      return stats;
+    [self](abandon_atom) { return give_back_running(self); },
+    [self](stats_atom) { return current_stats(self); },
+    [self](stats_atom, caf::timespan long_task)
+      -> caf::result<queue_stats, std::vector<long_running>> {
+      return {current_stats(self), long_running_batches(self, long_task)};
     },
   };
 }

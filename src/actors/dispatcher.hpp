@@ -1,7 +1,8 @@
 // dispatcher: the pull-based worker pool. It grants fetchers credit so that nothing is fetched
 // that no worker can start soon, buffers what they deliver, hands batches to idle workers (one
 // task per QPS token when qps is set), routes acks back to the fetcher that received each
-// message, re-runs failed tasks, and on a graceful stop waits for in-flight tasks.
+// message, re-runs failed tasks, and on a graceful stop waits for in-flight tasks (at most
+// until the supervisor says stop_timeout passed: then it gives back what still runs).
 #pragma once
 
 #include <chrono>
@@ -39,6 +40,7 @@ struct fetcher_link {
 struct busy_worker {
   worker_actor handle;
   task_batch batch;
+  caf::actor_clock::time_point started; // on the actor's clock: long-task warnings, stop deadline
 };
 
 struct delayed_task {

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <string>
 
+#include "core/stats_line.hpp"
+
 namespace funboost::actors {
 
 namespace {
@@ -60,17 +62,18 @@ heartbeat_actor::behavior_type heartbeat(self_ptr self, detail::queue_context_pt
         maintain(self);
     },
     [self, interval](tick_atom) {
-      self->request(self->state.dispatcher, std::chrono::seconds(5), stats_atom::value)
-        .then([self, interval](const queue_stats& s) {
+      auto warn_after = self->state.ctx->options.logging.long_task_warning;
+      auto long_task = warn_after.count() > 0 ? caf::timespan{warn_after} : caf::timespan::max();
+      self->request(self->state.dispatcher, std::chrono::seconds(5), stats_atom::value, long_task)
+        .then([self, interval](const queue_stats& s, const std::vector<long_running>& slow) {
           auto& st = self->state;
           auto finished = s.done + s.failed + s.dead_lettered;
           auto rate = static_cast<double>(finished - st.last_finished)
                       / std::chrono::duration<double>(interval).count();
           st.last_finished = finished;
-          st.ctx->log->info("queue '{}': done {}, failed {}, dead-lettered {}, retried {}, "
-                            "running {}, {:.1f} tasks/s, remaining {}",
-                            st.ctx->queue(), s.done, s.failed, s.dead_lettered, s.retried,
-                            s.in_flight, rate, remaining(self));
+          st.ctx->log->info("{}", detail::stats_line(s, rate, remaining(self)));
+          for (const auto& task : slow)
+            st.ctx->log->warn("{}", detail::long_task_line(st.ctx->queue(), task));
         },
         // No answer (a busy or restarting dispatcher): skip this line rather than let CAF's
         // default error handler end the heartbeat, which would restart the whole queue.

@@ -1,8 +1,9 @@
 // heartbeat: a detached actor per consuming queue that
 //  - runs the broker's upkeep (broker::maintain(): Redis heartbeats and recovery of dead
 //    consumers' messages) on the timer the broker asks for, and at once when the broker wakes it;
-//  - every logging.stats_interval (when not 0) logs the queue's line: done, failed, rate and
-//    remaining (it owns a broker connection to count the queue).
+//  - every logging.stats_interval (when not 0) logs the queue's line: done, failed, running,
+//    prefetched, rate and remaining (it owns a broker connection to count the queue), and a
+//    warning for each task running longer than logging.long_task_warning.
 // Detached because both block on the broker.
 #pragma once
 

@@ -110,7 +110,12 @@ void finish_stop_if_done(self_ptr self) {
   st.running = false;
   st.ctx->consuming->store(false);
   st.stopping = false;
-  st.ctx->log->info("queue '{}': stopped; in-flight tasks finished and acked", st.ctx->queue());
+  if (st.giving_up)
+    st.ctx->log->info("queue '{}': stopped; tasks still running at the stop's deadline went back "
+                      "to the broker", st.ctx->queue());
+  else
+    st.ctx->log->info("queue '{}': stopped; in-flight tasks finished and acked", st.ctx->queue());
+  st.giving_up = false;
   for (auto& p : st.stop_promises)
     p.deliver(true);
   st.stop_promises.clear();
@@ -188,6 +193,69 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     restart_queue(self, who, dm.reason);
 }
 
+/// The stop waited long enough: the dispatcher gives back what workers still run and ends the
+/// drain; the workers it let go of are counted until their function returns, so the runtime
+/// knows not to wait for them at exit.
+void give_up_waiting(self_ptr self) {
+  auto& st = self->state;
+  if (st.giving_up || !st.dispatcher)
+    return;
+  st.giving_up = true;
+  auto abandoned = st.ctx->abandoned_workers;
+  self->request(st.dispatcher, caf::infinite, abandon_atom::value)
+    .then(
+      [abandoned](const std::vector<worker_actor>& workers) {
+        for (const auto& w : workers) {
+          ++*abandoned;
+          // Runs at once if the worker has ended already, else when its function returns.
+          caf::actor_cast<caf::abstract_actor*>(w)->attach_functor([abandoned] { --*abandoned; });
+        }
+      },
+      // The dispatcher died meanwhile: the down handler finishes the stop.
+      [](const caf::error&) {});
+}
+
+/// Starts a graceful stop (or joins the one under way) that waits at most `timeout` for running
+/// tasks; a shorter timeout than the one under way brings its deadline forward.
+caf::result<bool> begin_stop(self_ptr self, caf::timespan timeout) {
+  auto& st = self->state;
+  if (!st.running)
+    return true;
+  if (st.restarting) { // nothing runs: the restart just doesn't happen
+    st.running = false;
+    st.ctx->consuming->store(false);
+    st.restarting = false;
+    return true;
+  }
+  st.stop_promises.push_back(self->make_response_promise<bool>());
+  auto promise = st.stop_promises.back();
+  if (!st.stopping) {
+    st.stopping = true;
+    ++st.stop_round;
+    st.ctx->log->info("queue '{}': stopping: no more fetching; waiting at most {} ms "
+                      "(stop_timeout) for running tasks",
+                      st.ctx->queue(),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    auto dispatcher = st.dispatcher;
+    self->request(dispatcher, caf::infinite, drain_atom::value)
+      .then(
+        [self, dispatcher](bool) {
+          if (self->state.dispatcher != dispatcher)
+            return; // answered by a dispatcher that has been replaced since
+          self->state.drained = true;
+          finish_stop_if_done(self);
+        },
+        // The dispatcher died meanwhile: the down handler finishes the stop. (Without a
+        // handler here, CAF's default would end the supervisor itself.)
+        [](const caf::error&) {});
+  }
+  if (timeout <= caf::timespan::zero())
+    give_up_waiting(self);
+  else
+    self->delayed_send(self, timeout, deadline_atom::value, st.stop_round);
+  return promise;
+}
+
 /// A push from CAF code: build the message here, publish through the booster's publisher.
 caf::result<push_receipt> push(self_ptr self, const std::string& kwargs,
                                const task_options& options) {
@@ -229,34 +297,15 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
         start(self);
     },
     [self](stop_atom) -> caf::result<bool> {
+      return begin_stop(self, self->state.ctx->options.stop_timeout);
+    },
+    [self](stop_atom, caf::timespan timeout) -> caf::result<bool> {
+      return begin_stop(self, timeout);
+    },
+    [self](deadline_atom, uint32_t round) {
       auto& st = self->state;
-      if (!st.running)
-        return true;
-      if (st.restarting) { // nothing runs: the restart just doesn't happen
-        st.running = false;
-        st.ctx->consuming->store(false);
-        st.restarting = false;
-        return true;
-      }
-      st.stop_promises.push_back(self->make_response_promise<bool>());
-      if (!st.stopping) {
-        st.stopping = true;
-        st.ctx->log->info("queue '{}': stopping: no more fetching, waiting for running tasks",
-                          st.ctx->queue());
-        auto dispatcher = st.dispatcher;
-        self->request(dispatcher, caf::infinite, drain_atom::value)
-          .then(
-            [self, dispatcher](bool) {
-              if (self->state.dispatcher != dispatcher)
-                return; // answered by a dispatcher that has been replaced since
-              self->state.drained = true;
-              finish_stop_if_done(self);
-            },
-            // The dispatcher died meanwhile: the down handler finishes the stop. (Without a
-            // handler here, CAF's default would end the supervisor itself.)
-            [](const caf::error&) {});
-      }
-      return st.stop_promises.back();
+      if (st.stopping && round == st.stop_round && !st.drained)
+        give_up_waiting(self);
     },
     [self](push_atom, const std::string& kwargs) { return push(self, kwargs, {}); },
     [self](push_atom, const std::string& kwargs, const task_options& options) {

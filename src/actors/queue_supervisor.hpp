@@ -2,8 +2,10 @@
 // restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
 // 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
 // return), replaces a crashed worker, restarts the whole queue (after the same backoff)
-// when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop. Its public
-// interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
+// when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop: it waits for
+// running tasks at most stop_timeout, then has the dispatcher give them back to the broker and
+// lets their workers go. Its public interface is funboost::queue_supervisor_actor
+// (include/funboost/protocol.hpp).
 #pragma once
 
 #include <chrono>
@@ -34,6 +36,8 @@ struct queue_supervisor_state {
   bool running = false;         // consume asked for and no stop since
   bool stopping = false;
   bool drained = false;
+  uint32_t stop_round = 0;      // stops so far: a deadline timer of an earlier stop does nothing
+  bool giving_up = false;       // this stop's deadline passed: running tasks are given back
   bool restarting = false;      // the queue's actors died; a restart is scheduled
   std::chrono::milliseconds restart_backoff{0}; // for whole-queue restarts
   uint32_t restarts = 0;        // whole-queue restarts so far; the backoff resets after one

@@ -50,6 +50,10 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)
     fail("publish_retries must be 0 or more");
+  if (o.stop_timeout.count() < 0)
+    fail("stop_timeout must be 0 (give running tasks back at once) or positive");
+  if (o.logging.long_task_warning.count() < 0)
+    fail("logging.long_task_warning must be 0 (no warning) or positive");
   if (o.broker.outbox_dir.empty())
     fail("broker.outbox_dir must name a directory (messages a broker refused are kept there)");
 }
@@ -74,7 +78,7 @@ class booster_core_impl final : public booster_core {
 public:
   booster_core_impl(caf::actor_system& system, node_actor node, std::shared_ptr<broker> broker,
                     std::shared_ptr<result_store> results, booster_options options,
-                    task_function fn)
+                    task_function fn, std::shared_ptr<std::atomic<int>> abandoned_workers)
     : system_(system), node_(std::move(node)) {
     bool publish_only = !fn;
     if (options.function_name.empty())
@@ -85,6 +89,7 @@ public:
     ctx->function = std::move(fn);
     ctx->log = queue_logger(ctx->options);
     ctx->results = std::move(results);
+    ctx->abandoned_workers = std::move(abandoned_workers);
     ctx_ = ctx;
     info_ = info_of(ctx_->options, publish_only);
     direct_ = std::make_unique<direct_publisher>(ctx_);
@@ -322,7 +327,7 @@ std::shared_ptr<booster_core> make_booster_core(runtime& rt, booster_options opt
   auto results = rt.result_store_for(options);
   return std::make_shared<booster_core_impl>(*rt.system_, rt.node_, std::move(broker),
                                              std::move(results), std::move(options),
-                                             std::move(fn));
+                                             std::move(fn), rt.abandoned_workers_);
 }
 
 } // namespace funboost::detail

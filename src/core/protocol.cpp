@@ -27,6 +27,8 @@ std::string to_string(ec code) {
       return "cancelled";
     case ec::publish_only:
       return "publish_only";
+    case ec::interrupted:
+      return "interrupted";
   }
   return "unknown funboost error code " + std::to_string(static_cast<int>(code));
 }

@@ -29,6 +29,9 @@ struct queue_context {
   /// or the outbox replay failed) until a probe reaches it again. push()'s fast path reads it
   /// to hand pushes straight to the publisher, which keeps them in the outbox without waiting.
   std::shared_ptr<std::atomic<bool>> publisher_down = std::make_shared<std::atomic<bool>>(false);
+  /// Worker threads a stop gave up on (their function had not returned by stop_timeout) that
+  /// still run. Shared by every queue of a runtime: at exit it must not wait for them.
+  std::shared_ptr<std::atomic<int>> abandoned_workers = std::make_shared<std::atomic<int>>(0);
 
   const std::string& queue() const { return options.queue_name; }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.

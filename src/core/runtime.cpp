@@ -1,13 +1,20 @@
 #include <funboost/runtime.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <cstring>
+#include <thread>
 #include <variant>
 #include <semaphore.h>
+#include <unistd.h>
 
+#include <caf/actor_registry.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/node.hpp"
+#include "actors/queue_supervisor.hpp"
 #include "core/crash_report.hpp"
 #include "core/logging.hpp"
 #include "core/result_registry.hpp"
@@ -25,9 +32,29 @@ sem_t& wake_semaphore() {
   return sem;
 }
 
-extern "C" void on_stop_signal(int) {
+/// SIGINT/SIGTERM received so far, and the last one: one that arrives while a stop is under way
+/// ends the process. (Lock-free atomics: safe to touch in a signal handler.)
+std::atomic<int> stop_signals{0};
+std::atomic<int> last_stop_signal{0};
+
+extern "C" void on_stop_signal(int signal) {
+  last_stop_signal.store(signal);
+  stop_signals.fetch_add(1);
   sem_post(&wake_semaphore());
 }
+
+void await_wake() {
+  while (sem_wait(&wake_semaphore()) != 0) {
+    // EINTR: a signal arrived while waiting; its handler posted, so the next wait returns.
+  }
+}
+
+/// The second stop signal waits at most this long for the queues to give their tasks back.
+constexpr auto forced_give_back_limit = std::chrono::seconds(5);
+
+/// With abandoned workers, ~runtime waits at most this long for its other detached actors
+/// (result records still being written, the outbox) before it leaves the system running.
+constexpr auto abandoned_exit_limit = std::chrono::seconds(10);
 
 } // namespace
 
@@ -64,9 +91,43 @@ runtime::~runtime() {
   {
     std::lock_guard guard{mutex_};
     boosters_.clear(); // each core's destructor ends its supervisor and publisher
-    result_stores_.clear(); // each store ends its actors
+    // Each store ends its actors, also one an abandoned worker still holds.
+    for (auto& [address, store] : result_stores_)
+      store->close();
+    result_stores_.clear();
   }
   caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
+  if (abandoned_workers_->load() > 0)
+    leave_abandoned_workers_running();
+}
+
+void runtime::leave_abandoned_workers_running() {
+  // Every actor of ours has been told to exit; wait until only the abandoned workers still run
+  // (the registry counts actors that have not terminated yet; CAF's own are hidden from it).
+  auto deadline = std::chrono::steady_clock::now() + abandoned_exit_limit;
+  while (system_->registry().running() > static_cast<std::size_t>(abandoned_workers_->load())
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto abandoned = abandoned_workers_->load();
+  if (abandoned <= 0)
+    return; // their functions returned after all: the system can end normally
+  auto log = detail::queue_logger(booster_options{.queue_name = "runtime",
+                                                  .logging = {.file_dir = ""}});
+  if (!own_system_) {
+    log->error("{} worker thread(s) still run a function that did not return when its queue "
+               "stopped; the actor system you lent to funboost::runtime waits for them when it "
+               "is destroyed (CAF joins every detached actor): make the function return, or end "
+               "the process without destroying the system (std::quick_exit)",
+               abandoned);
+    return;
+  }
+  log->warn("{} worker thread(s) still run a function that did not return when its queue "
+            "stopped; the actor system is left running so they stay valid until the process "
+            "exits",
+            abandoned);
+  // Deliberately leaked: ~actor_system would wait forever for the abandoned threads.
+  (void) own_system_.release();
+  (void) own_config_.release();
 }
 
 queue_publisher runtime::publisher(booster_options options) {
@@ -143,10 +204,28 @@ void runtime::wait() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-  while (sem_wait(&wake_semaphore()) != 0) {
-    // EINTR: a signal arrived while waiting; its handler posted, so the next wait returns.
+  auto handled = stop_signals.load(); // signals an earlier wait() saw
+  await_wake();
+  // The signal that woke us (if one did) starts the stop; any later one is a second signal.
+  // Counted, not compared with a snapshot: two signals may both arrive before this line.
+  if (stop_signals.load() > handled)
+    ++handled;
+  // The graceful stop runs on its own thread, so a second signal meanwhile is seen at once.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    stop_all();
+    stopped = true;
+    sem_post(&wake_semaphore());
+  });
+  for (;;) {
+    await_wake();
+    if (stopped)
+      break;
+    if (stop_signals.load() > handled)
+      give_back_and_exit(last_stop_signal.load());
+    // shutdown() again while stopping: the graceful stop goes on.
   }
-  stop_all();
+  stopper.join();
 }
 
 void runtime::shutdown() {
@@ -154,13 +233,58 @@ void runtime::shutdown() {
 }
 
 void runtime::stop_all() {
-  std::vector<std::shared_ptr<detail::booster_core>> cores;
-  {
-    std::lock_guard guard{mutex_};
-    cores = boosters_;
+  stop_queues(false);
+}
+
+std::vector<std::shared_ptr<detail::booster_core>> runtime::cores() {
+  std::lock_guard guard{mutex_};
+  return boosters_;
+}
+
+void runtime::stop_queues(bool at_once) {
+  // Every queue is asked first, then the answers are collected: the queues stop together, so
+  // the slowest one's stop_timeout bounds the whole, not the sum of them.
+  caf::scoped_actor self{*system_};
+  using handle = decltype(self->request(actors::supervisor_actor{}, caf::infinite,
+                                        stop_atom::value, caf::timespan{}));
+  std::vector<std::pair<handle, std::string>> asked;
+  for (auto& core : cores()) {
+    auto supervisor = caf::actor_cast<actors::supervisor_actor>(core->supervisor());
+    if (!supervisor)
+      continue; // publish-only
+    // At once: running tasks are given back now, and the answer is waited for a bounded time.
+    // Else each queue's own stop_timeout bounds its stop.
+    auto give_back_after = at_once ? caf::timespan::zero()
+                                   : caf::timespan{core->options().stop_timeout};
+    auto wait = at_once ? caf::duration{forced_give_back_limit} : caf::duration{caf::infinite};
+    asked.emplace_back(self->request(supervisor, wait, stop_atom::value, give_back_after),
+                       core->options().queue_name);
   }
-  for (auto& core : cores)
-    core->stop();
+  for (auto& [answer, queue] : asked)
+    answer.receive([](bool) {},
+                   [&, queue = queue](const caf::error& err) {
+                     detail::queue_logger(booster_options{.queue_name = queue,
+                                                          .logging = {.file_dir = ""}})
+                       ->error("queue '{}': stop failed: {}", queue, system_->render(err));
+                   });
+}
+
+void runtime::give_back_and_exit(int signal) {
+  auto code = 128 + signal; // what a shell reports for a process ended by that signal
+  auto options = booster_options{.queue_name = "runtime"};
+  if (auto all = cores(); !all.empty()) { // its logs go where the queues' go
+    options.logging = all.front()->options().logging;
+  } else {
+    options.logging.file_dir = "";
+  }
+  auto log = detail::queue_logger(options);
+  log->warn("{} while stopping: giving back every fetched and running task to its broker, "
+            "then exiting at once with code {} (running functions are not waited for)",
+            signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : strsignal(signal),
+            code);
+  stop_queues(true);
+  log->flush(); // the sinks are shared with the queues' loggers: their lines are written too
+  ::_exit(code);
 }
 
 } // namespace funboost

@@ -459,9 +459,11 @@ public:
                                           std::move(log));
   }
 
-  ~redis_result_store() override {
+  ~redis_result_store() override { close(); }
+
+  void close() override {
     // The writer first sends the records already in its mailbox; the waiter just stops (its
-    // waiters time out on their own).
+    // waiters time out on their own). A second close finds them gone: nothing happens.
     caf::anon_send(writer_, close_atom::value);
     caf::anon_send_exit(waiter_, caf::exit_reason::user_shutdown);
   }

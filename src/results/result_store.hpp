@@ -28,6 +28,11 @@ public:
 
   /// "redis://127.0.0.1:6379/8" (no password) or "in-process": for logs and errors.
   virtual std::string describe() const = 0;
+
+  /// Ends the store's actors after the records already written: for the runtime's exit when
+  /// an abandoned worker (its function never returned) still holds the store. Later writes
+  /// are dropped.
+  virtual void close() {}
 };
 
 } // namespace funboost::detail

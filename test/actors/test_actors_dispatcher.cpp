@@ -1,6 +1,7 @@
 // dispatcher (src/actors/dispatcher.cpp) on virtual time, between stand-in fetchers and
 // workers: credit, hand-out to workers, acks routed to the fetcher (slot and epoch) that fetched,
-// delayed retries, a crashed worker's batch, and the graceful drain.
+// delayed retries, a crashed worker's batch, the graceful drain and its deadline, and the
+// counts and long tasks of the stats line.
 //
 // The stand-in workers never answer by themselves: the test sends the dispatcher their
 // `(done, worker, statuses, ns)` or kills them, so every step is the test's.
@@ -10,6 +11,7 @@
 
 #include "actors/dispatcher.hpp"
 #include "actors/rate_limiter.hpp"
+#include "core/result_registry.hpp"
 
 using namespace actors_test;
 
@@ -446,4 +448,121 @@ TEST_CASE("dispatcher: a task delivered with max_crash_deliveries deaths goes to
   CHECK(w.log->tags() == std::vector<uint64_t>{8});
   CHECK(f.stats().dead_lettered == 1);
   CHECK(f.stats().in_flight == 1);
+}
+
+// -- the stop deadline and the stats line ---------------------------------------------------------
+
+namespace {
+
+/// A task whose message carries its task id, as funboost's messages do: what the dispatcher
+/// reads when it must name a task a worker still runs.
+task task_with_id(uint64_t tag, bool rpc = false) {
+  auto t = make_task(tag);
+  t.body = R"({"x":)" + std::to_string(tag) + R"(,"extra":{"task_id":"task-)"
+           + std::to_string(tag) + R"(")" + (rpc ? R"(,"is_using_rpc_mode":true)" : "") + "}}";
+  return t;
+}
+
+struct stats_with_long_tasks {
+  funboost::queue_stats stats;
+  std::vector<long_running> slow;
+};
+
+/// The heartbeat's question: the counters and the batches running longer than `limit`.
+stats_with_long_tasks ask_stats(dispatcher_fixture& f, caf::timespan limit) {
+  auto out = std::make_shared<std::optional<stats_with_long_tasks>>();
+  auto d = f.dispatcher;
+  f.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(d, caf::infinite, funboost::stats_atom::value, limit)
+      .then([=](funboost::queue_stats& s, std::vector<long_running>& slow) {
+        *out = stats_with_long_tasks{std::move(s), std::move(slow)};
+      });
+  });
+  f.run();
+  REQUIRE(out->has_value());
+  return **out;
+}
+
+} // namespace
+
+TEST_CASE("dispatcher: abandon during a drain gives back the tasks workers still run to the "
+          "fetcher that fetched them, then the drain answers and a late done acks nothing") {
+  dispatcher_fixture f{options(2, 2)};
+  auto w1 = f.join_worker();
+  auto w2 = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, {task_with_id(1), task_with_id(2), task_with_id(3)}); // 3 waits
+  auto drained = f.ask<bool>(f.dispatcher, drain_atom::value);
+  REQUIRE(fetcher.log->requeued == tag_lists{{3}});
+  CHECK_FALSE(drained->given()); // 1 and 2 never return
+
+  auto abandoned = f.ask<std::vector<worker_actor>>(f.dispatcher, abandon_atom::value);
+  REQUIRE(abandoned->value.has_value());
+  CHECK(abandoned->value->size() == 2);
+  REQUIRE(fetcher.log->requeued.size() == 2);
+  auto back = fetcher.log->requeued[1];
+  std::sort(back.begin(), back.end());
+  CHECK(back == std::vector<uint64_t>{1, 2});
+  REQUIRE(drained->value.has_value());
+  CHECK(*drained->value == true);
+  // Given back before the fetcher is told to quit: it must requeue them on its connection.
+  CHECK(fetcher.log->events == events{"credit", "drain", "requeue", "requeue", "stop"});
+  CHECK(f.stats().in_flight == 0);
+
+  f.done(w1, {task_status::done}); // its function returned after all: the broker has it back
+  CHECK(fetcher.log->acks.empty());
+}
+
+TEST_CASE("dispatcher: a task given back at the stop deadline finishes its RPC waiter with "
+          "funboost::interrupted") {
+  dispatcher_fixture f{options(1, 2)};
+  f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  auto slot = funboost::detail::expect_rpc_result("actors_dispatcher", "task-7", nullptr);
+  f.deliver(0, 1, {task_with_id(7, /*rpc=*/true)});
+  f.ask<bool>(f.dispatcher, drain_atom::value);
+  CHECK_FALSE(slot->is_finished());
+  f.ask<std::vector<worker_actor>>(f.dispatcher, abandon_atom::value);
+  REQUIRE(slot->is_finished());
+  std::lock_guard guard{slot->mutex};
+  CHECK_FALSE(slot->success);
+  CHECK(slot->exception_type == "funboost::interrupted");
+  CHECK(slot->exception_message.find("task-7") != std::string::npos);
+  CHECK(fetcher.log->requeued == tag_lists{{7}});
+}
+
+TEST_CASE("dispatcher: stats count running and prefetched tasks apart") {
+  dispatcher_fixture f{options(2, 4)};
+  auto w1 = f.join_worker();
+  f.join_worker();
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2, 3, 4, 5})); // two workers: 1 and 2 run, 3 to 5 wait
+  auto s = f.stats();
+  CHECK(s.running == 2);
+  CHECK(s.prefetched == 3);
+  CHECK(s.in_flight == 5);
+  f.done(w1, {task_status::done}); // 3 starts
+  s = f.stats();
+  CHECK(s.running == 2);
+  CHECK(s.prefetched == 2);
+}
+
+TEST_CASE("dispatcher: the stats line's question names the tasks running longer than asked, "
+          "by the virtual time since they started") {
+  dispatcher_fixture f{options(2, 4)};
+  auto w1 = f.join_worker();
+  auto w2 = f.join_worker();
+  f.join_fetcher(0);
+  f.deliver(0, 1, {task_with_id(1), task_with_id(2), task_with_id(3)});
+  const auto& runs_1 = w1.log->tags() == std::vector<uint64_t>{1} ? w1 : w2;
+  f.advance(30s);
+  f.done(runs_1, {task_status::done}); // 3 starts 30 s after 2
+  f.advance(30s);
+  CHECK(ask_stats(f, 60s).slow.empty()); // 2 has run exactly 60 s: not longer
+  f.advance(1s);
+  auto r = ask_stats(f, 60s);
+  CHECK(r.stats.running == 2);
+  REQUIRE(r.slow.size() == 1);
+  CHECK(r.slow[0].task_ids == std::vector<std::string>{"task-2"});
+  CHECK(r.slow[0].running_for == caf::timespan{61s});
 }
