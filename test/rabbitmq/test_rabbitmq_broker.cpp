@@ -386,3 +386,57 @@ TEST_CASE("a queue deleted while in use is declared again: pushes are not lost, 
   CHECK(r.get(30s) == 3);
   b.stop();
 }
+
+TEST_CASE("with queue_type quorum the queue and its _dlx are quorum queues; messages are "
+          "fetched, requeued and acked as on a classic queue") {
+  auto& server = shared_server();
+  funboost::booster_options o;
+  o.queue_name = "quorum_queue";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = server.url();
+  o.broker.transport_options["queue_type"] = std::string{"quorum"};
+  auto conn = funboost::make_broker(o)->connect();
+  std::vector<std::string> bodies{R"({"x":1,"extra":{"task_id":"q1"}})",
+                                  R"({"x":2,"extra":{"task_id":"q2"}})"};
+  conn->publish(o.queue_name, bodies);
+  conn->publish(funboost::dead_letter_queue(o.queue_name), std::vector<std::string>{"{}"});
+  // Declared with x-queue-type quorum: a declare without it (funboost's classic) is refused.
+  CHECK_THROWS(raw_amqp(server.port()).declare(o.queue_name));
+  CHECK_THROWS(raw_amqp(server.port()).declare(funboost::dead_letter_queue(o.queue_name)));
+  CHECK(conn->count(o.queue_name) == 2);
+
+  auto consumer = funboost::make_broker(o)->connect();
+  std::vector<funboost::fetched_message> got;
+  wait_until([&] {
+    consumer->fetch(o.queue_name, 2 - got.size(), 200ms, got);
+    return got.size() == 2;
+  });
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].body == bodies[0]);
+  consumer->requeue(o.queue_name, std::span<const funboost::fetched_message>{&got[1], 1});
+  consumer->ack(o.queue_name, std::vector<uint64_t>{got[0].delivery_tag});
+  std::vector<funboost::fetched_message> again;
+  wait_until([&] {
+    consumer->fetch(o.queue_name, 1, 200ms, again);
+    return again.size() == 1;
+  });
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].body == bodies[1]);
+  consumer->ack(o.queue_name, std::vector<uint64_t>{again[0].delivery_tag});
+  CHECK(wait_until([&] { return conn->count(o.queue_name) == 0; }));
+}
+
+TEST_CASE("queue_type other than classic or quorum, or quorum with max_priority, is refused "
+          "with the fix") {
+  funboost::booster_options o;
+  o.queue_name = "bad_type";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = "amqp://guest:guest@127.0.0.1:5672/";
+  o.broker.transport_options["queue_type"] = std::string{"stream"};
+  CHECK_THROWS_WITH_AS(funboost::make_broker(o), doctest::Contains("use 'classic' (the default) or 'quorum'"),
+                       funboost::broker_error);
+  o.broker.transport_options["queue_type"] = std::string{"quorum"};
+  o.broker.transport_options["max_priority"] = 5LL;
+  CHECK_THROWS_WITH_AS(funboost::make_broker(o), doctest::Contains("do not go together"),
+                       funboost::broker_error);
+}

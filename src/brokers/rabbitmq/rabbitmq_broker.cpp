@@ -29,6 +29,10 @@ struct rabbitmq_settings {
   uint16_t prefetch = 1;
   bool prefetch_fixed = false;  // prefetch_count given: never widen the window
   int max_priority = 0; // 0: no x-max-priority argument
+  // "quorum": the booster's queue and its _dlx are declared with x-queue-type quorum (Raft,
+  // acks fsynced before they are answered: an acked message never comes back after a node
+  // crash, which a classic queue's lazily written acks allow). "" / "classic": the default.
+  std::string queue_type;
   bool release_unasked = false; // conn_num > 1: see release_if_unwanted()
 };
 
@@ -54,6 +58,18 @@ long long number_option(const booster_options& o, const std::string& name, long 
     }
   }
   throw broker_error(who + ": transport option '" + name + "' must be a number");
+}
+
+/// A transport option as text, or `fallback` when absent. Throws broker_error when it is there
+/// but not text.
+std::string string_option(const booster_options& o, const std::string& name,
+                          const std::string& fallback, const std::string& who) {
+  auto i = o.broker.transport_options.find(name);
+  if (i == o.broker.transport_options.end())
+    return fallback;
+  if (auto* s = std::get_if<std::string>(&i->second))
+    return *s;
+  throw broker_error(who + ": transport option '" + name + "' must be text");
 }
 
 timeval to_timeval(milliseconds ms) {
@@ -199,14 +215,22 @@ private:
   /// queue.declare(durable, not exclusive, not auto-delete); x-max-priority for the booster's
   /// own queue when configured. Returns the message count.
   std::size_t declare(const std::string& queue, bool passive) {
-    amqp_table_entry_t priority{};
-    amqp_table_t args = amqp_empty_table;
-    if (settings_->max_priority > 0 && queue == settings_->connection.queue) {
-      priority.key = amqp_cstring_bytes("x-max-priority");
-      priority.value.kind = AMQP_FIELD_KIND_I32;
-      priority.value.value.i32 = settings_->max_priority;
-      args = amqp_table_t{1, &priority};
+    amqp_table_entry_t entries[2]{};
+    int n = 0;
+    const auto& own = settings_->connection.queue;
+    if (settings_->max_priority > 0 && queue == own) {
+      entries[n].key = amqp_cstring_bytes("x-max-priority");
+      entries[n].value.kind = AMQP_FIELD_KIND_I32;
+      entries[n].value.value.i32 = settings_->max_priority;
+      ++n;
     }
+    if (settings_->queue_type == "quorum" && (queue == own || queue == dead_letter_queue(own))) {
+      entries[n].key = amqp_cstring_bytes("x-queue-type");
+      entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+      entries[n].value.value.bytes = amqp_cstring_bytes("quorum");
+      ++n;
+    }
+    amqp_table_t args = n > 0 ? amqp_table_t{n, entries} : amqp_empty_table;
     auto* ok = amqp_queue_declare(conn_->state(), amqp_connection::channel, bytes_of(queue),
                                   passive ? 1 : 0, 1, 0, 0, args);
     conn_->check_last_rpc((passive ? "checking queue '" : "declaring queue '") + queue + "'");
@@ -493,6 +517,15 @@ std::shared_ptr<broker> make_rabbitmq_broker(const booster_options& options) {
     number_option(options, "max_priority",
                   number_option(options, "x-max-priority", 0, who), who),
     0, 255));
+  settings->queue_type = string_option(
+    options, "queue_type", string_option(options, "x-queue-type", "classic", who), who);
+  if (settings->queue_type != "classic" && settings->queue_type != "quorum")
+    throw broker_error(who + ": transport option queue_type is '" + settings->queue_type
+                       + "'; use 'classic' (the default) or 'quorum'");
+  if (settings->queue_type == "quorum" && settings->max_priority > 0)
+    throw broker_error(who + ": transport options queue_type 'quorum' and max_priority do not "
+                       "go together (RabbitMQ's quorum queues have no priorities before 4.0); "
+                       "drop one of them");
   return std::make_shared<rabbitmq_broker>(std::move(settings));
 }
 
