@@ -148,7 +148,7 @@ void on_down(self_ptr self, caf::down_msg& dm) {
       st.ctx->log->error("queue '{}': fetcher {} on broker '{}' ({}) failed: {}; reconnecting "
                          "in {} ms (failure {} in a row; logged at most once a minute). "
                          "Consuming goes on by itself once the broker is reachable.",
-                         st.ctx->queue(), slot, opts.broker_kind, opts.broker.url,
+                         st.ctx->queue(), slot, opts.broker_kind, st.ctx->broker_address(),
                          to_string(dm.reason), f.backoff.count(), f.failures);
     }
     self->delayed_send(self, f.backoff, restart_atom::value, slot);

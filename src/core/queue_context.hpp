@@ -13,6 +13,8 @@
 #include <funboost/function_binding.hpp>
 #include <funboost/options.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::detail {
 
 class result_store;
@@ -27,6 +29,8 @@ struct queue_context {
   std::shared_ptr<std::atomic<bool>> consuming = std::make_shared<std::atomic<bool>>(false);
 
   const std::string& queue() const { return options.queue_name; }
+  /// Where the broker is, for log lines and errors: never with its password.
+  std::string broker_address() const { return redact_url(options.broker.url); }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.
   uint32_t prefetch() const {
     return static_cast<uint32_t>(options.concurrent_num * options.prefetch_per_worker);

@@ -2,15 +2,20 @@
 // nobody listens on) fails at once with an error naming the broker, the queue and the address.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include <funboost/funboost.hpp>
 
 #include "brokers/rabbitmq/amqp_url.hpp"
+#include "core/log_text.hpp"
 #include "rabbitmq/rabbitmq_server.hpp"
+#include "support/fixtures.hpp"
+#include "support/log_capture.hpp"
 
+using namespace std::chrono_literals;
 using funboost::brokers::rabbitmq::parse_amqp_url;
-using funboost::brokers::rabbitmq::redact_url;
+using funboost::detail::redact_url;
 
 TEST_CASE("a full URL is split into user, password, host, port and vhost") {
   auto u = parse_amqp_url("amqp://alice:s3cret@mq.example.com:5673/orders");
@@ -124,4 +129,43 @@ TEST_CASE("an unresolvable host says so") {
   CHECK(text.find("q_nohost") != std::string::npos);
   CHECK(text.find("no-such-host.invalid") != std::string::npos);
   CHECK(text.find("resolve") != std::string::npos);
+}
+
+TEST_CASE("a consumer whose RabbitMQ is unreachable logs the address and never the password") {
+  test_support::log_capture logs;
+  logs.clear();
+  auto address = "127.0.0.1:" + std::to_string(rabbitmq_test::free_port()); // nobody listens
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "q_log_unreachable";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = "amqp://alice:Rabbit-Secret@" + address + "/orders";
+  o.broker.outbox_dir = std::filesystem::temp_directory_path() / "funboost_test_rabbitmq_logs";
+  o.logging.level = funboost::log_level::trace;
+  o.logging.file_dir = "";
+  o.restart_backoff = 100ms;
+  o.restart_backoff_max = 400ms;
+  o.publish_retries = 0;
+  auto b = rt.boost([](int x) { return x; }, o);
+  std::string push_error;
+  try {
+    (void) b.push(1).get(10s);
+  } catch (const funboost::publish_error& e) {
+    push_error = e.what();
+  }
+  b.consume();
+  CHECK(test_support::wait_until(
+    [&] { return logs.containing("queue 'q_log_unreachable': fetcher 0").size() >= 2; }, 60s));
+  b.stop();
+  auto lines = logs.lines();
+  REQUIRE_FALSE(lines.empty());
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find("Rabbit-Secret") == std::string::npos);
+  }
+  CHECK_FALSE(logs.containing(address).empty());
+  CAPTURE(push_error);
+  CHECK(push_error.find("Rabbit-Secret") == std::string::npos);
+  CHECK(push_error.find(address) != std::string::npos);
+  std::filesystem::remove_all(o.broker.outbox_dir);
 }

@@ -21,7 +21,4 @@ struct amqp_url {
 /// Throws std::invalid_argument saying what is wrong and what the form is.
 amqp_url parse_amqp_url(const std::string& url);
 
-/// `url` with its password replaced by "***", for error messages and logs.
-std::string redact_url(const std::string& url);
-
 } // namespace funboost::brokers::rabbitmq

@@ -5,13 +5,15 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::redis {
 
 namespace {
 
 [[noreturn]] void bad_url(const booster_options& o, const std::string& why) {
   throw broker_error("redis broker '" + o.broker_kind + "' for queue '" + o.queue_name
-                     + "': bad broker URL '" + o.broker.url + "': " + why
+                     + "': bad broker URL '" + detail::redact_url(o.broker.url) + "': " + why
                      + ". Use redis://[:password@]host[:port][/db] or "
                        "unix:///path/to/redis.sock[?db=N]");
 }

@@ -1,0 +1,157 @@
+// What a Redis queue writes into its logs and errors when the broker says no: never the
+// password of the broker URL (console, file, exceptions, push failures), always the address.
+// Each case starts a REAL redis-server; log lines are read through a process-wide sink.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include <funboost/funboost.hpp>
+
+#include "redis_server.hpp"
+#include "redis_test_support.hpp"
+#include "support/fixtures.hpp"
+#include "support/free_port.hpp"
+#include "support/log_capture.hpp"
+
+using namespace std::chrono_literals;
+using funboost::test::redis_options;
+using funboost::test::redis_server;
+using test_support::log_capture;
+using test_support::wait_until;
+
+namespace {
+
+int add(int x, int y) {
+  return x + y;
+}
+
+/// Everything a user sees when a queue cannot use its broker: the log lines of a consumer
+/// whose fetchers fail and retry, and the texts of the exceptions push and message_count throw.
+struct failure_texts {
+  std::vector<std::string> lines;
+  std::string count_error;
+  std::string push_error;
+};
+
+failure_texts fail_against(const std::string& url, const std::string& queue,
+                           const std::string& outbox_dir, const std::string& kind) {
+  log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = queue;
+  o.broker_kind = kind;
+  o.broker.url = url;
+  o.broker.outbox_dir = outbox_dir;
+  o.broker.transport_options["connect_timeout_ms"] = 2000LL;
+  o.arg_names = {"x", "y"};
+  o.is_using_rpc_mode = true; // the result store (db 8 of the same URL) fails and logs too
+  o.concurrent_num = 2;
+  o.logging.level = funboost::log_level::trace;
+  o.logging.file_dir = "";
+  o.restart_backoff = 100ms;
+  o.restart_backoff_max = 400ms;
+  o.publish_retries = 0; // a refused push goes to the outbox at once
+  failure_texts out;
+  auto b = rt.boost(add, o);
+  try {
+    (void) b.message_count();
+  } catch (const std::exception& e) {
+    out.count_error = e.what();
+  }
+  auto r = b.push(1, 2);
+  try {
+    (void) r.get(10s);
+  } catch (const std::exception& e) {
+    out.push_error = e.what();
+  }
+  b.consume();
+  // Two failed fetches: the first connect and a restart after the backoff.
+  CHECK(wait_until([&] { return logs.containing("queue '" + queue + "': fetcher 0").size() >= 2; },
+                   60s));
+  b.stop();
+  out.lines = logs.lines();
+  return out;
+}
+
+void check_no_secret(const failure_texts& t, const std::string& secret,
+                     const std::string& address) {
+  REQUIRE_FALSE(t.lines.empty());
+  for (const auto& line : t.lines) {
+    CAPTURE(line);
+    CHECK(line.find(secret) == std::string::npos);
+  }
+  bool named = false;
+  for (const auto& line : t.lines)
+    named = named || line.find(address) != std::string::npos;
+  CHECK(named);
+  for (const auto& text : {t.count_error, t.push_error}) {
+    CAPTURE(text);
+    CHECK_FALSE(text.empty());
+    CHECK(text.find(secret) == std::string::npos);
+    CHECK(text.find(address) != std::string::npos);
+  }
+}
+
+} // namespace
+
+TEST_CASE("redis: with a wrong password, no log line and no error text shows the password; "
+          "they name host:port") {
+  redis_server server{{.extra = {"--requirepass", "right-Pa55word"}}};
+  auto address = "127.0.0.1:" + std::to_string(server.port());
+  for (const char* kind : {funboost::broker_kind::redis, funboost::broker_kind::redis_stream}) {
+    CAPTURE(kind);
+    for (const std::string userinfo : {":wrong-Pa55word@", "default:wrong-Pa55word@"}) {
+      CAPTURE(userinfo);
+      auto t = fail_against("redis://" + userinfo + address + "/7",
+                            std::string{"logs_wrong_password_"} + kind, server.dir() + "/outbox",
+                            kind);
+      check_no_secret(t, "wrong-Pa55word", address);
+    }
+  }
+}
+
+TEST_CASE("redis: with nobody listening on the port, no log line and no error text shows the "
+          "password; they name host:port") {
+  redis_server server; // for its directory; the URL points at a port nobody listens on
+  auto address = "127.0.0.1:" + std::to_string(test_support::free_port());
+  auto t = fail_against("redis://:Unreachable-Secret@" + address + "/7", "logs_unreachable",
+                        server.dir() + "/outbox", funboost::broker_kind::redis);
+  check_no_secret(t, "Unreachable-Secret", address);
+}
+
+TEST_CASE("redis: a malformed URL or result_store_url is refused without showing its password") {
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "logs_bad_url";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.arg_names = {"x", "y"};
+  o.logging.file_dir = "";
+  for (std::string url : {"redis://:Malformed-Secret@127.0.0.1:notaport/7",
+                          "redis://user:Malformed-Secret@127.0.0.1:6379/notadb",
+                          "redis://Malformed-Secret@:6379/7"}) {
+    CAPTURE(url);
+    o.broker.url = url;
+    try {
+      rt.boost(add, o);
+      FAIL("accepted");
+    } catch (const funboost::broker_error& e) {
+      std::string text = e.what();
+      CAPTURE(text);
+      CHECK(text.find("Malformed-Secret") == std::string::npos);
+      CHECK(text.find("logs_bad_url") != std::string::npos);
+    }
+  }
+  o.broker.url = "redis://127.0.0.1:6379/7";
+  o.result_store_url = "rediss://:Store-Secret@127.0.0.1:6380/8";
+  try {
+    rt.boost(add, o);
+    FAIL("accepted");
+  } catch (const std::invalid_argument& e) {
+    std::string text = e.what();
+    CAPTURE(text);
+    CHECK(text.find("Store-Secret") == std::string::npos);
+    CHECK(text.find("127.0.0.1:6380") != std::string::npos);
+  }
+}
