@@ -61,8 +61,9 @@ void keep_in_outbox(self_ptr self, waiting_publish& w, const std::string& error)
   const auto& o = st.ctx->options;
   auto file = st.outbox->keep(w.bodies);
   auto text = "queue '" + o.queue_name + "': push failed after " + std::to_string(w.attempts)
-              + " attempts on broker '" + o.broker_kind + "' (" + o.broker.url + "): " + error
-              + "; " + std::to_string(w.bodies.size()) + " message(s) kept in the outbox '"
+              + " attempts on broker '" + o.broker_kind + "' (" + st.ctx->broker_address()
+              + "): " + error + "; " + std::to_string(w.bodies.size())
+              + " message(s) kept in the outbox '"
               + file + "' and delivered when the broker is reachable again";
   st.ctx->log->error("{}", text);
   w.promise.deliver(receipts(w.task_ids, ec::kept_in_outbox, text));
