@@ -11,6 +11,7 @@
 
 #include "actors/actors.hpp"
 #include "support/fixtures.hpp"
+#include "support/log_capture.hpp"
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
@@ -148,4 +149,38 @@ TEST_CASE("bad options are refused with a message naming the queue and the fix")
   CHECK_THROWS_WITH_AS(rt.boost(add, unknown), doctest::Contains("unknown broker_kind 'kafkaa'"),
                        std::invalid_argument);
   CHECK_THROWS_AS(rt.boost(add, funboost::booster_options{}), std::invalid_argument);
+}
+
+TEST_CASE("text from a message is escaped in log lines: a task id cannot forge a line, a result "
+          "that is not UTF-8 cannot break the log file") {
+  test_support::log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  auto o = memory_queue("consume_log_escape");
+  o.logging.level = funboost::log_level::info;
+  o.max_retries = 0;
+  auto b = rt.boost([](std::string s) -> std::string {
+    if (s == "throw")
+      throw std::runtime_error("bad\ninput \xff");
+    return s + "\xff";
+  }, o);
+  b.consume();
+  b.publish(R"({"arg0":"ok"})",
+            {.task_id = "id\n2026-01-01 00:00:00.000 info  [funboost.x] forged"});
+  b.publish(R"({"arg0":"throw"})", {.task_id = "failing"});
+  REQUIRE(wait_until([&] {
+    return logs.any_contains("task failing failed for good") && logs.any_contains("done in");
+  }));
+
+  auto started = logs.containing("task id\\n2026-01-01 00:00:00.000 info  [funboost.x] forged starts");
+  CHECK(started.size() == 1);
+  CHECK(logs.any_contains(R"(task id\n2026)"));
+  CHECK(logs.any_contains(R"(result "ok\xff")"));
+  CHECK(logs.any_contains(R"(std::runtime_error: bad\ninput \xff)"));
+  for (const auto& line : logs.lines()) {
+    CAPTURE(line);
+    CHECK(test_support::is_valid_utf8(line));
+    // One log record is one line: its only line break is the one spdlog ends it with.
+    CHECK(line.find('\n') == line.size() - 1);
+  }
 }

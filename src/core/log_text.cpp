@@ -88,4 +88,74 @@ std::string redact_url(std::string_view url) {
   return out;
 }
 
+std::size_t utf8_char_length(std::string_view text, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  auto b0 = byte(i);
+  if (b0 < 0x80)
+    return 1;
+  std::size_t len = 0;
+  unsigned char low = 0x80, high = 0xBF; // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0)
+      low = 0xA0; // no overlongs
+    if (b0 == 0xED)
+      high = 0x9F; // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0)
+      low = 0x90;
+    if (b0 == 0xF4)
+      high = 0x8F; // at most U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > text.size() || byte(i + 1) < low || byte(i + 1) > high)
+    return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF)
+      return 0;
+  return len;
+}
+
+std::string escape_for_log(std::string_view text, std::size_t max_bytes) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes) + 16);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto len = utf8_char_length(text, i);
+    if (i + std::max<std::size_t>(len, 1) > max_bytes)
+      break;
+    auto c = static_cast<unsigned char>(text[i]);
+    if (len == 1 && c >= 0x20 && c != 0x7F) {
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else if (c == '\r') {
+      out.append("\\r");
+    } else if (c == '\t') {
+      out.append("\\t");
+    } else if (len == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0) {
+      auto code = static_cast<unsigned char>(text[i + 1]); // a C1 control, U+0080..U+009F
+      out.append("\\u00");
+      out.push_back(hex[code >> 4]);
+      out.push_back(hex[code & 0xF]);
+    } else if (len >= 2) {
+      out.append(text.substr(i, len));
+    } else { // a control character, or a byte that starts no UTF-8 character
+      out.append("\\x");
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0xF]);
+      len = 1;
+    }
+    i += len;
+  }
+  if (i < text.size())
+    out.append("... (" + std::to_string(text.size()) + " bytes)");
+  return out;
+}
+
 } // namespace funboost::detail

@@ -11,6 +11,7 @@
 
 #include <spdlog/sinks/base_sink.h>
 
+#include "core/log_text.hpp"
 #include "core/logging.hpp"
 
 namespace test_support {
@@ -67,5 +68,16 @@ private:
     return *s;
   }
 };
+
+/// True if `text` is valid UTF-8 throughout (what a log file must stay).
+inline bool is_valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    auto len = funboost::detail::utf8_char_length(text, i);
+    if (len == 0)
+      return false;
+    i += len;
+  }
+  return true;
+}
 
 } // namespace test_support
