@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <set>
 
 #include <caf/all.hpp>
@@ -149,6 +150,44 @@ TEST_CASE("bad options are refused with a message naming the queue and the fix")
   CHECK_THROWS_WITH_AS(rt.boost(add, unknown), doctest::Contains("unknown broker_kind 'kafkaa'"),
                        std::invalid_argument);
   CHECK_THROWS_AS(rt.boost(add, funboost::booster_options{}), std::invalid_argument);
+}
+
+TEST_CASE("qps that is NaN, infinite, negative or too small to schedule is refused at boost(), "
+          "naming the queue and the fix, as are other absurd options") {
+  funboost::runtime rt;
+  for (double qps : {std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity(), -1.0, 1e-9}) {
+    CAPTURE(qps);
+    auto o = memory_queue("consume_bad_qps");
+    o.qps = qps;
+    CHECK_THROWS_WITH_AS(rt.boost(add, o), doctest::Contains("queue 'consume_bad_qps': qps"),
+                         std::invalid_argument);
+  }
+  auto nan = memory_queue("consume_nan_qps");
+  nan.qps = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(rt.boost(add, nan), doctest::Contains("set it to 0 (unlimited) or a positive"),
+                       std::invalid_argument);
+  auto ok = memory_queue("consume_good_qps"); // the edges still work
+  ok.qps = 1e-6;
+  CHECK_NOTHROW(rt.boost(add, ok));
+
+  using setter = void (*)(funboost::booster_options&);
+  for (auto [what, set] : std::vector<std::pair<const char*, setter>>{
+         {"conn_num", [](funboost::booster_options& o) { o.conn_num = 0; }},
+         {"concurrent_num", [](funboost::booster_options& o) { o.concurrent_num = -3; }},
+         {"max_retries", [](funboost::booster_options& o) { o.max_retries = -1; }},
+         {"fetch_wait", [](funboost::booster_options& o) { o.fetch_wait = -1ms; }},
+         {"restart_backoff", [](funboost::booster_options& o) { o.restart_backoff = 0ms; }},
+         {"restart_backoff_max",
+          [](funboost::booster_options& o) { o.restart_backoff_max = o.restart_backoff / 2; }},
+         {"publish_retry_interval",
+          [](funboost::booster_options& o) { o.publish_retry_interval = 0ms; }}}) {
+    CAPTURE(what);
+    auto o = memory_queue("consume_absurd");
+    set(o);
+    CHECK_THROWS_WITH_AS(rt.boost(add, o), doctest::Contains(what), std::invalid_argument);
+  }
 }
 
 TEST_CASE("text from a message is escaped in log lines: a task id cannot forge a line, a result "
