@@ -386,3 +386,54 @@ TEST_CASE("a queue deleted while in use is declared again: pushes are not lost, 
   CHECK(r.get(30s) == 3);
   b.stop();
 }
+
+TEST_CASE("a broker that does not answer in time is a timeout, not a lost connection") {
+  auto& server = shared_server();
+  funboost::booster_options o;
+  o.queue_name = "q_timeouts";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = server.url();
+  o.broker.transport_options["connect_timeout_ms"] = 500LL;
+  o.broker.transport_options["rpc_timeout_ms"] = 500LL;
+  auto broker = funboost::make_broker(o);
+
+  // Paused before we connect: the kernel accepts the TCP connection, no handshake comes.
+  std::string handshake_text;
+  server.pause();
+  try {
+    broker->connect();
+  } catch (const funboost::broker_error& e) {
+    handshake_text = e.what();
+  }
+  server.resume();
+  CAPTURE(handshake_text);
+  CHECK(handshake_text.find("q_timeouts") != std::string::npos);
+  CHECK(handshake_text.find("timed out: the TCP connection is open but no AMQP handshake came "
+                            "within 500 ms (connect_timeout_ms)")
+        != std::string::npos);
+  CHECK(handshake_text.find("does not answer in time") != std::string::npos);
+  CHECK(handshake_text.find("lost") == std::string::npos);
+
+  // Paused while connected: a method call waits in vain for its reply.
+  auto conn = broker->connect();
+  std::string rpc_text;
+  server.pause();
+  try {
+    conn->count("q_timeouts");
+  } catch (const funboost::broker_error& e) {
+    rpc_text = e.what();
+  }
+  server.resume();
+  CAPTURE(rpc_text);
+  CHECK(rpc_text.find("timed out: no answer within 500 ms (rpc_timeout_ms)") != std::string::npos);
+  CHECK(rpc_text.find("lost") == std::string::npos);
+  // The broker works again once it runs.
+  CHECK(wait_until([&] {
+    try {
+      broker->connect()->count("q_timeouts");
+      return true;
+    } catch (const funboost::broker_error&) {
+      return false;
+    }
+  }, 60s));
+}

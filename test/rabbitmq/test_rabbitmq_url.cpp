@@ -12,6 +12,7 @@
 #include "rabbitmq/rabbitmq_server.hpp"
 #include "support/fixtures.hpp"
 #include "support/log_capture.hpp"
+#include "support/silent_listener.hpp"
 
 using namespace std::chrono_literals;
 using funboost::brokers::rabbitmq::parse_amqp_url;
@@ -168,4 +169,25 @@ TEST_CASE("a consumer whose RabbitMQ is unreachable logs the address and never t
   CHECK(push_error.find("Rabbit-Secret") == std::string::npos);
   CHECK(push_error.find(address) != std::string::npos);
   std::filesystem::remove_all(o.broker.outbox_dir);
+}
+
+TEST_CASE("a host that never answers the TCP connect is a connect timeout, not a lost connection") {
+  test_support::silent_listener silent;
+  auto address = "127.0.0.1:" + std::to_string(silent.port());
+  funboost::booster_options o;
+  o.queue_name = "q_connect_timeout";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = "amqp://guest:guest@" + address + "/";
+  o.broker.transport_options["connect_timeout_ms"] = 300LL;
+  std::string text;
+  try {
+    funboost::make_broker(o)->connect();
+  } catch (const funboost::broker_error& e) {
+    text = e.what();
+  }
+  CAPTURE(text);
+  CHECK(text.find(address) != std::string::npos);
+  CHECK(text.find("timed out: no answer within 300 ms (connect_timeout_ms)") != std::string::npos);
+  CHECK(text.find("lost") == std::string::npos);
+  CHECK(text.find("refused") == std::string::npos);
 }

@@ -8,11 +8,13 @@
 
 #include <funboost/funboost.hpp>
 
+#include "brokers/redis/redis_connection.hpp"
 #include "redis_server.hpp"
 #include "redis_test_support.hpp"
 #include "support/fixtures.hpp"
 #include "support/free_port.hpp"
 #include "support/log_capture.hpp"
+#include "support/silent_listener.hpp"
 
 using namespace std::chrono_literals;
 using funboost::test::redis_options;
@@ -154,4 +156,60 @@ TEST_CASE("redis: a malformed URL or result_store_url is refused without showing
     CHECK(text.find("Store-Secret") == std::string::npos);
     CHECK(text.find("127.0.0.1:6380") != std::string::npos);
   }
+}
+
+namespace {
+
+/// What redis_connection throws when `f` runs on a new connection to `url`, as text.
+template <class F>
+std::string connection_error(const std::string& url, F&& f) {
+  funboost::booster_options o;
+  o.queue_name = "logs_timeouts";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.broker.url = url;
+  o.broker.transport_options["connect_timeout_ms"] = 300LL;
+  o.broker.transport_options["command_timeout_ms"] = 300LL;
+  namespace rd = funboost::brokers::redis;
+  try {
+    rd::redis_connection conn{{o.broker_kind, o.queue_name, rd::parse_redis_address(o)}};
+    f(conn);
+  } catch (const funboost::broker_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("redis: a server that does not answer in time is a timeout, not a lost connection; "
+          "one that went away is a lost connection") {
+  redis_server server;
+  std::string url = server.url(7);
+  auto paused_text = connection_error(url, [&](auto& conn) {
+    server.pause(); // the connection stays open, nothing answers
+    conn.run({"PING"});
+  });
+  server.resume();
+  CAPTURE(paused_text);
+  CHECK(paused_text.find("timed out: no reply within 300 ms (command_timeout_ms)")
+        != std::string::npos);
+  CHECK(paused_text.find("does not answer in time") != std::string::npos);
+  CHECK(paused_text.find("lost") == std::string::npos);
+
+  auto lost_text = connection_error(url, [&](auto& conn) {
+    server.stop(SIGKILL);
+    conn.run({"PING"});
+  });
+  CAPTURE(lost_text);
+  CHECK(lost_text.find("connection lost") != std::string::npos);
+  CHECK(lost_text.find("timed out") == std::string::npos);
+
+  test_support::silent_listener silent; // connects to it are never answered
+  auto connect_text = connection_error(
+    "redis://127.0.0.1:" + std::to_string(silent.port()) + "/7", [](auto&) {});
+  CAPTURE(connect_text);
+  CHECK(connect_text.find("cannot connect: timed out, no answer within 300 ms "
+                          "(connect_timeout_ms)")
+        != std::string::npos);
+  CHECK(connect_text.find("lost") == std::string::npos);
 }

@@ -19,7 +19,26 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
+/// hiredis 0.14 reports a socket timeout as an I/O error with errno's text: EAGAIN from a
+/// read or write past SO_RCVTIMEO/SO_SNDTIMEO, ETIMEDOUT from a connect. (1.x has its own code.)
+bool timed_out(const redisContext* c) {
+#ifdef REDIS_ERR_TIMEOUT
+  if (c->err == REDIS_ERR_TIMEOUT)
+    return true;
+#endif
+  return c->err == REDIS_ERR_IO
+         && (std::strcmp(c->errstr, std::strerror(EAGAIN)) == 0
+             || std::strcmp(c->errstr, std::strerror(ETIMEDOUT)) == 0);
+}
+
+constexpr const char* timeout_advice
+  = "the server is up but does not answer in time: it is overloaded or blocked (a slow command "
+    "or Lua script, a paused process) or the network drops packets; raise connect_timeout_ms / "
+    "command_timeout_ms if it is only slow. Consuming resumes by itself once it answers";
+
 std::string advice_for(const std::string& what) {
+  if (what.find("timed out") != std::string::npos)
+    return timeout_advice;
   if (what.find("NOAUTH") != std::string::npos || what.find("WRONGPASS") != std::string::npos
       || what.find("invalid password") != std::string::npos
       || what.find("invalid username-password") != std::string::npos)
@@ -82,10 +101,13 @@ redis_connection::redis_connection(redis_where where) : where_(std::move(where))
   if (!ctx_)
     fail("cannot allocate a hiredis context");
   if (ctx_->err) {
-    std::string err = ctx_->errstr;
+    std::string what = timed_out(ctx_) ? "cannot connect: timed out, no answer within "
+                                           + std::to_string(a.connect_timeout.count())
+                                           + " ms (connect_timeout_ms)"
+                                       : "cannot connect (" + std::string{ctx_->errstr} + ")";
     redisFree(ctx_);
     ctx_ = nullptr;
-    fail("cannot connect (" + err + ")");
+    fail(what);
   }
   set_timeout(a.command_timeout);
   if (!a.is_unix)
@@ -115,20 +137,25 @@ void redis_connection::fail(const std::string& what) const {
 }
 
 void redis_connection::set_timeout(std::chrono::milliseconds timeout) {
-  if (ctx_ && ctx_->err == 0)
-    redisSetTimeout(ctx_, to_timeval(timeout));
+  if (ctx_ && ctx_->err == 0 && redisSetTimeout(ctx_, to_timeval(timeout)) == REDIS_OK)
+    timeout_ = timeout;
 }
 
 reply_ptr redis_connection::read_reply() {
   void* raw = nullptr;
-  if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-    fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
-  return reply_ptr{static_cast<redisReply*>(raw)};
+  if (redisGetReply(ctx_, &raw) == REDIS_OK && raw)
+    return reply_ptr{static_cast<redisReply*>(raw)};
+  // A timeout is no lost connection: the server is there but slow, blocked or paused. Both
+  // leave this connection unusable (a late reply would answer the wrong command).
+  if (timed_out(ctx_))
+    fail("timed out: no reply within " + std::to_string(timeout_.count())
+         + " ms (command_timeout_ms)");
+  fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
 }
 
 std::vector<reply_ptr> redis_connection::read_pushed(std::chrono::milliseconds wait) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<reply_ptr> out;
   pollfd p{ctx_->fd, POLLIN, 0};
   int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
@@ -155,7 +182,7 @@ void redis_connection::throw_if_error_reply(const reply_ptr& reply,
 
 reply_ptr redis_connection::run_allow_error(const command& words) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   argv.reserve(words.size());
@@ -178,7 +205,7 @@ reply_ptr redis_connection::run(const command& words) {
 
 std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& words : commands) {

@@ -77,6 +77,7 @@ private:
 
   redis_where where_;
   redisContext* ctx_ = nullptr;
+  std::chrono::milliseconds timeout_{0}; // the socket timeout in effect, for error texts
   std::unordered_map<std::string, std::string> script_shas_; // script text -> SHA1
 };
 
