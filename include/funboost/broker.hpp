@@ -85,6 +85,11 @@ public:
   virtual ~broker() = default;
   virtual std::unique_ptr<broker_connection> connect() = 0;
 
+  /// Where this broker is, for log lines and errors: never with a password, and the address it
+  /// really uses when the URL is empty (e.g. "redis://127.0.0.1:6379/7"). "" = not known (the
+  /// URL, redacted, is shown instead).
+  virtual std::string address() const { return {}; }
+
   /// Upkeep while the queue consumes (e.g. Redis heartbeats and recovering dead consumers'
   /// messages), so a broker needs no thread of its own: the queue's heartbeat actor calls it
   /// on a timer, one call at a time; it may block briefly. Returns how long until the next call.

@@ -102,6 +102,21 @@ std::string connect_error(const std::string& queue, const std::string& url) {
 
 } // namespace
 
+TEST_CASE("a broker names the address it really uses, never its password: guest on "
+          "127.0.0.1:5672 for an empty URL") {
+  auto broker_of = [](const std::string& url) {
+    funboost::booster_options o;
+    o.queue_name = "q_address";
+    o.broker_kind = funboost::broker_kind::rabbitmq;
+    o.broker.url = url;
+    return funboost::make_broker(o);
+  };
+  CHECK(broker_of("")->address() == "amqp://guest:***@127.0.0.1:5672/");
+  CHECK(broker_of("amqp://alice:Rabbit-Secret@10.0.0.5:5673/orders")->address()
+        == "amqp://alice:***@10.0.0.5:5673/orders");
+  CHECK(broker_of("amqp://bob@[::1]")->address() == "amqp://bob@[::1]:5672/");
+}
+
 TEST_CASE("a bad URL gives a broker_error naming the broker, the queue and the URL") {
   auto text = connect_error("q_bad_url", "amqp://guest:topsecret@127.0.0.1:99999/");
   INFO(text);

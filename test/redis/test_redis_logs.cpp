@@ -123,6 +123,30 @@ TEST_CASE("redis: with nobody listening on the port, no log line and no error te
   check_no_secret(t, "Unreachable-Secret", address);
 }
 
+TEST_CASE("redis: a fetcher's failure line names the address really used: the db of the "
+          "transport options, not the URL's") {
+  log_capture logs;
+  logs.clear();
+  auto address = "127.0.0.1:" + std::to_string(test_support::free_port()); // nobody listens
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "logs_real_address";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.broker.url = "redis://:Address-Secret@" + address; // no db: 7, but the options say 3
+  o.broker.transport_options["db"] = 3LL;
+  o.arg_names = {"x", "y"};
+  o.logging.file_dir = "";
+  o.restart_backoff = 100ms;
+  auto b = rt.boost(add, o);
+  b.consume();
+  REQUIRE(wait_until([&] { return logs.any_contains("queue 'logs_real_address': fetcher 0"); },
+                     60s));
+  b.stop();
+  auto lines = logs.containing("queue 'logs_real_address': fetcher 0");
+  CAPTURE(lines.front());
+  CHECK(lines.front().find("(redis://:***@" + address + "/3)") != std::string::npos);
+}
+
 TEST_CASE("redis: a malformed URL or result_store_url is refused without showing its password") {
   funboost::runtime rt;
   funboost::booster_options o;

@@ -52,6 +52,10 @@ std::string amqp_url::address() const {
          + (vhost == "/" ? "" : vhost);
 }
 
+std::string amqp_url::display() const {
+  return "amqp://" + user + (password.empty() ? "" : ":***") + "@" + address();
+}
+
 amqp_url parse_amqp_url(const std::string& url) {
   amqp_url out;
   if (url.empty())

@@ -14,6 +14,8 @@ struct amqp_url {
 
   /// host:port/vhost, without credentials: safe to put in logs and error messages.
   std::string address() const;
+  /// amqp://user[:***]@host:port/vhost: the whole URL as used (defaults applied), for logs.
+  std::string display() const;
 };
 
 /// Parses `url`. An empty string means amqp://guest:guest@127.0.0.1:5672/. A missing or empty
