@@ -21,4 +21,12 @@ inline caf::error exit_reason_from_exception(caf::scheduled_actor*, std::excepti
   }
 }
 
+/// The exception's text that `reason` carries (exit_reason_from_exception), else CAF's
+/// rendering of it.
+inline std::string reason_text(const caf::error& reason) {
+  if (reason.context().match_elements<std::string>())
+    return reason.context().get_as<std::string>(0);
+  return to_string(reason);
+}
+
 } // namespace funboost::actors

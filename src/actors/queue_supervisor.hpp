@@ -1,9 +1,9 @@
 // queue_supervisor: one per consuming booster. consume makes it spawn the queue's actors; it
 // restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
 // 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
-// return), replaces a crashed worker, restarts the whole queue (after the same backoff)
-// when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop. Its public
-// interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
+// return) and says when it is back, replaces a crashed worker, restarts the whole queue (after
+// the same backoff) when the dispatcher, rate limiter or heartbeat dies, and runs the graceful
+// stop. Its public interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,7 @@ struct fetcher_slot {
   uint32_t epoch = 0;
   std::chrono::milliseconds backoff{0};
   uint32_t failures = 0;                       // in a row, since the last fetch that worked
+  caf::actor_clock::time_point failing_since{}; // the first of them: for "reconnected after"
   caf::actor_clock::time_point last_logged{};  // failures are logged at most once a minute
 };
 

@@ -18,12 +18,14 @@
 #include <mutex>
 
 #include "actors/queue_supervisor.hpp"
+#include "support/log_capture.hpp"
 
 using namespace actors_test;
 
 namespace {
 
 constexpr const char* gated_kind = "actors_test_gated";
+constexpr const char* gated_address = "gated://127.0.0.1:1/7";
 
 /// What the test lets the blocked fetches do.
 struct gate {
@@ -98,6 +100,7 @@ public:
   std::unique_ptr<funboost::broker_connection> connect() override {
     return std::make_unique<gated_connection>(inner_->connect(), gate_);
   }
+  std::string address() const override { return gated_address; }
 
 private:
   std::shared_ptr<funboost::broker> inner_;
@@ -298,4 +301,37 @@ TEST_CASE("supervisor: however long the broker is down, a fetcher retries at lea
     CHECK(f.state().fetchers[0].epoch == epoch + 1);
   }
   CHECK(f.state().fetchers[0].failures == 7);
+}
+
+TEST_CASE("supervisor: a fetcher that works again after failures logs one line: reconnected to "
+          "the broker's address, after how long in virtual time") {
+  test_support::log_capture logs; // before the queue's logger is made
+  auto o = options("actors_supervisor_reconnected");
+  o.logging.level = funboost::log_level::info;
+  supervisor_fixture f{o};
+  const std::string reconnected = "queue 'actors_supervisor_reconnected': reconnected to ";
+  f.gate_->pass_one(); // a first fetch that works after no failure says nothing
+
+  f.fail_fetcher();   // t = 0: the outage starts
+  f.advance(1000ms);  // t = 1 s: restarted, and fails again
+  f.fail_fetcher();
+  f.advance(2000ms);  // t = 3 s: restarted
+  CHECK_FALSE(logs.any_contains(reconnected));
+  f.gate_->pass_one(); // its first fetch works
+  REQUIRE(eventually(f, [&] { return logs.any_contains(reconnected); }));
+  auto lines = logs.containing(reconnected);
+  REQUIRE(lines.size() == 1);
+  CAPTURE(lines[0]);
+  CHECK(lines[0].find(reconnected + gated_address + " after 3.0 s (fetcher 0, 2 failed "
+                      "attempts)")
+        != std::string::npos);
+
+  // The next outage is measured from its own first failure.
+  f.advance(10000ms);
+  f.fail_fetcher();
+  f.advance(1000ms);
+  f.gate_->pass_one();
+  REQUIRE(eventually(f, [&] { return logs.containing(reconnected).size() == 2; }));
+  CHECK(logs.containing(reconnected)[1].find("after 1.0 s (fetcher 0, 1 failed attempt)")
+        != std::string::npos);
 }
