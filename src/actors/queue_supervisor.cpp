@@ -148,6 +148,27 @@ bool log_fetcher_failure(self_ptr self, uint32_t slot, const caf::error& reason,
   return true;
 }
 
+/// The broker refuses our configuration (a wrong password, a database or vhost that does not
+/// exist): waiting will not fix it, so say so and what to change. Fetchers still retry (the
+/// server side may be fixed), but every fetcher gets the same answer: once a minute per queue.
+bool log_config_error(self_ptr self, const caf::error& reason,
+                      caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  if (st.config_error_logged && now - *st.config_error_logged < std::chrono::minutes(1))
+    return false;
+  st.config_error_logged = now;
+  st.ctx->log->error("queue '{}': CONFIGURATION error on broker '{}' ({}): {}. Retrying "
+                     "alone will not fix this; consuming starts by itself once the "
+                     "configuration or the server is fixed (retried at least every {} ms; "
+                     "logged at most once a minute).",
+                     st.ctx->queue(), st.ctx->options.broker_kind, st.ctx->broker_address(),
+                     reason_text(reason),
+                     std::min(st.ctx->options.restart_backoff_max,
+                              st.ctx->options.broker_probe_interval)
+                       .count());
+  return true;
+}
+
 /// A fetcher's first broker call worked: if it had failed, say the broker is back, and after
 /// how long; its restart backoff starts again from restart_backoff.
 void on_healthy(self_ptr self, uint32_t slot) {
@@ -180,7 +201,9 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     auto now = self->clock().now();
     if (++f.failures == 1)
       f.failing_since = now;
-    if (!log_fetcher_failure(self, slot, dm.reason, now)) // every retry, for whoever debugs
+    bool logged = is_config_refusal(dm.reason) ? log_config_error(self, dm.reason, now)
+                                               : log_fetcher_failure(self, slot, dm.reason, now);
+    if (!logged) // every retry, for whoever debugs
       st.ctx->log->debug("queue '{}': fetcher {} failed again: {}; reconnecting in {} ms "
                          "(failure {} in a row)",
                          st.ctx->queue(), slot, reason_text(dm.reason), f.backoff.count(),

@@ -1,12 +1,14 @@
 // queue_supervisor: one per consuming booster. consume makes it spawn the queue's actors; it
 // restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
 // 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
-// return) and says when it is back, replaces a crashed worker, restarts the whole queue (after
-// the same backoff) when the dispatcher, rate limiter or heartbeat dies, and runs the graceful
-// stop. Its public interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
+// return) and says when it is back, logs a broker that refuses the configuration (password,
+// database, vhost) as such, replaces a crashed worker, restarts the whole queue (after the same
+// backoff) when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop. Its
+// public interface is funboost::queue_supervisor_actor (include/funboost/protocol.hpp).
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include <caf/actor_clock.hpp>
@@ -43,6 +45,8 @@ struct queue_supervisor_state {
   rate_limiter_actor rate_limiter;
   heartbeat_actor heartbeat;
   std::vector<fetcher_slot> fetchers;
+  // A configuration error is the same for every fetcher: logged once a minute per queue.
+  std::optional<caf::actor_clock::time_point> config_error_logged;
   std::vector<worker_actor> workers;
   std::vector<caf::typed_response_promise<bool>> stop_promises;
 };

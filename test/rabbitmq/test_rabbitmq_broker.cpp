@@ -303,6 +303,22 @@ TEST_CASE("a missing vhost gives a broker_error saying how to create it") {
   CHECK(text.find("add_vhost") != std::string::npos);
 }
 
+TEST_CASE("a wrong password or a missing vhost is a configuration error (broker_config_error), "
+          "not an outage") {
+  auto& server = shared_server();
+  auto address = "127.0.0.1:" + std::to_string(server.port());
+  funboost::booster_options o;
+  o.queue_name = "q_config_error";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  for (const std::string url : {"amqp://guest:n0t-the-pw@" + address + "/",
+                                "amqp://guest:guest@" + address + "/no_such_vhost"}) {
+    CAPTURE(url);
+    o.broker.url = url;
+    auto broker = funboost::make_broker(o);
+    CHECK_THROWS_AS((void) broker->connect(), funboost::broker_config_error);
+  }
+}
+
 TEST_CASE("the right credentials connect, and count/clear work on the connection") {
   auto& server = shared_server();
   funboost::booster_options o;

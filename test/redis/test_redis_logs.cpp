@@ -237,3 +237,114 @@ TEST_CASE("redis: a server that does not answer in time is a timeout, not a lost
         != std::string::npos);
   CHECK(connect_text.find("lost") == std::string::npos);
 }
+
+namespace {
+
+/// What connecting to `url` throws: its text, and whether it is a configuration error.
+struct connect_failure {
+  std::string text;
+  bool configuration = false;
+};
+
+connect_failure connect_to(const std::string& url, const char* kind) {
+  funboost::booster_options o;
+  o.queue_name = "logs_config_connect";
+  o.broker_kind = kind;
+  o.broker.url = url;
+  o.logging.file_dir = "";
+  try {
+    (void) funboost::make_broker(o)->connect();
+  } catch (const funboost::broker_config_error& e) {
+    return {e.what(), true};
+  } catch (const funboost::broker_error& e) {
+    return {e.what(), false};
+  }
+  return {};
+}
+
+/// Connections redis-server has accepted so far (INFO stats), asked with the right password.
+long long connections_received(const redis_server& server, const std::string& password) {
+  funboost::booster_options o;
+  o.queue_name = "logs_config_probe";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.broker.url = "redis://:" + password + "@127.0.0.1:" + std::to_string(server.port()) + "/0";
+  namespace rd = funboost::brokers::redis;
+  rd::redis_connection conn{{o.broker_kind, o.queue_name, rd::parse_redis_address(o)}};
+  auto info = rd::reply_text(conn.run({"INFO", "stats"}).get());
+  constexpr std::string_view key = "total_connections_received:";
+  auto at = info.find(key);
+  REQUIRE(at != std::string::npos);
+  return std::stoll(info.substr(at + key.size()));
+}
+
+} // namespace
+
+TEST_CASE("redis: a wrong or missing password and a database the server lacks are "
+          "configuration errors naming the fix; an unreachable server is not") {
+  const std::string password = "right-Pa55word";
+  redis_server server{{.extra = {"--requirepass", password, "--databases", "4"}}};
+  auto address = "127.0.0.1:" + std::to_string(server.port());
+  for (const char* kind : {funboost::broker_kind::redis, funboost::broker_kind::redis_stream}) {
+    CAPTURE(kind);
+    auto wrong = connect_to("redis://:wrong-Pa55word@" + address + "/1", kind);
+    CAPTURE(wrong.text);
+    CHECK(wrong.configuration);
+    CHECK(wrong.text.find("wrong password") != std::string::npos);
+    CHECK(wrong.text.find("redis://:***@" + address + "/1") != std::string::npos);
+    CHECK(wrong.text.find("set the right one in the broker URL") != std::string::npos);
+    CHECK(wrong.text.find("wrong-Pa55word") == std::string::npos);
+
+    auto missing = connect_to("redis://" + address + "/1", kind);
+    CAPTURE(missing.text);
+    CHECK(missing.configuration);
+    CHECK(missing.text.find("the server needs a password: set it in the broker URL")
+          != std::string::npos);
+
+    auto no_db = connect_to("redis://:" + password + "@" + address + "/7", kind); // 0..3 exist
+    CAPTURE(no_db.text);
+    CHECK(no_db.configuration);
+    CHECK(no_db.text.find("the server has no such database") != std::string::npos);
+    CHECK(no_db.text.find("'databases'") != std::string::npos);
+  }
+  auto unreachable = connect_to(
+    "redis://:" + password + "@127.0.0.1:" + std::to_string(test_support::free_port()) + "/1",
+    funboost::broker_kind::redis);
+  CAPTURE(unreachable.text);
+  CHECK_FALSE(unreachable.text.empty());
+  CHECK_FALSE(unreachable.configuration);
+}
+
+TEST_CASE("redis: a consumer with a wrong password keeps retrying but logs one CONFIGURATION "
+          "error line with the fix, not a line per retry") {
+  const std::string password = "right-Pa55word";
+  redis_server server{{.extra = {"--requirepass", password}}};
+  auto address = "127.0.0.1:" + std::to_string(server.port());
+  log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "logs_config_consumer";
+  o.broker_kind = funboost::broker_kind::redis;
+  o.broker.url = "redis://:wrong-Pa55word@" + address + "/7";
+  o.arg_names = {"x", "y"};
+  o.logging.file_dir = "";
+  o.restart_backoff = 20ms;
+  o.restart_backoff_max = 50ms;
+  auto b = rt.boost(add, o);
+  CHECK_THROWS_AS((void) b.message_count(), funboost::broker_config_error);
+  auto before = connections_received(server, password);
+  b.consume();
+  // Ten refused reconnections: the fetcher retries as it does in an outage...
+  CHECK(wait_until([&] { return connections_received(server, password) >= before + 11; }, 60s));
+  b.stop();
+  // ...but within the minute, one line says what is wrong and how to fix it.
+  auto lines = logs.containing("queue 'logs_config_consumer': CONFIGURATION error");
+  REQUIRE(lines.size() == 1);
+  CAPTURE(lines[0]);
+  CHECK(lines[0].find("redis://:***@" + address + "/7") != std::string::npos);
+  CHECK(lines[0].find("wrong password") != std::string::npos);
+  CHECK(lines[0].find("set the right one in the broker URL") != std::string::npos);
+  CHECK_FALSE(logs.any_contains("queue 'logs_config_consumer': fetcher 0"));
+  for (const auto& line : logs.lines())
+    CHECK(line.find("wrong-Pa55word") == std::string::npos);
+}

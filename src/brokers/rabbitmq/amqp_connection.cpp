@@ -273,6 +273,8 @@ void amqp_connection::fail_server_method(const amqp_method_t& method, const std:
     std::snprintf(id, sizeof id, "0x%08x", method.id);
     detail = std::string{"unexpected AMQP method "} + id;
   }
+  // Refused credentials, permissions or vhost: the server's configuration or ours must change.
+  bool configuration = code == AMQP_ACCESS_REFUSED || code == AMQP_NOT_ALLOWED;
   switch (code) {
     case AMQP_ACCESS_REFUSED:
       advice = "check the user name and password in broker.url and the user's permissions on "
@@ -294,13 +296,16 @@ void amqp_connection::fail_server_method(const amqp_method_t& method, const std:
     default:
       break;
   }
-  fail(doing, detail, advice);
+  fail(doing, detail, advice, configuration);
 }
 
 void amqp_connection::fail(const std::string& doing, const std::string& detail,
-                           const std::string& advice) {
+                           const std::string& advice, bool configuration) {
   broken_ = true;
-  throw broker_error(who() + ": " + doing + ": " + detail + "; " + advice);
+  auto text = who() + ": " + doing + ": " + detail + "; " + advice;
+  if (configuration)
+    throw broker_config_error(text);
+  throw broker_error(text);
 }
 
 } // namespace funboost::brokers::rabbitmq

@@ -36,20 +36,47 @@ constexpr const char* timeout_advice
     "or Lua script, a paused process) or the network drops packets; raise connect_timeout_ms / "
     "command_timeout_ms if it is only slow. Consuming resumes by itself once it answers";
 
-std::string advice_for(const std::string& what) {
-  if (what.find("timed out") != std::string::npos)
-    return timeout_advice;
-  if (what.find("NOAUTH") != std::string::npos || what.find("WRONGPASS") != std::string::npos
-      || what.find("invalid password") != std::string::npos
-      || what.find("invalid username-password") != std::string::npos)
-    return "check the password in the broker URL (redis://:password@host:port/db)";
-  if (what.find("DB index") != std::string::npos)
-    return "use a db number the server has (see 'databases' in redis.conf)";
-  if (what.find("WRONGTYPE") != std::string::npos)
-    return "another program uses this key with a different type; pick another queue name or "
-           "broker kind";
-  return "check that redis-server is running and reachable at this address; consuming "
-         "resumes by itself once it is";
+/// What a failure means and what to do about it, from its text (hiredis' error or the
+/// server's error reply).
+struct diagnosis {
+  std::string advice;
+  bool configuration = false; // the server refuses our configuration: retrying cannot help
+};
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+diagnosis diagnose(const std::string& what) {
+  if (contains(what, "timed out"))
+    return {timeout_advice};
+  if (contains(what, "NOAUTH"))
+    return {"the server needs a password: set it in the broker URL "
+            "(redis://:password@host:port/db) or transport_options.password",
+            true};
+  if (contains(what, "WRONGPASS") || contains(what, "invalid password")
+      || contains(what, "invalid username-password"))
+    return {"wrong password (or user name): set the right one in the broker URL "
+            "(redis://:password@host:port/db) or transport_options.password",
+            true};
+  if (contains(what, "without any password configured"))
+    return {"the server has no password: remove it from the broker URL, or set requirepass "
+            "on the server",
+            true};
+  if (contains(what, "DB index"))
+    return {"the server has no such database: use a db number below the server's "
+            "'databases' setting (redis.conf; 16 by default) in the broker URL or "
+            "transport_options.db",
+            true};
+  if (contains(what, "NOPERM"))
+    return {"the Redis user may not run this command or use this key: grant it with ACL SETUSER, "
+            "or use another user in the broker URL",
+            true};
+  if (contains(what, "WRONGTYPE"))
+    return {"another program uses this key with a different type; pick another queue name or "
+            "broker kind"};
+  return {"check that redis-server is running and reachable at this address; consuming "
+          "resumes by itself once it is"};
 }
 
 std::string first_words(const command& words) {
@@ -133,7 +160,11 @@ std::string redis_connection::describe() const {
 }
 
 void redis_connection::fail(const std::string& what) const {
-  throw broker_error(describe() + ": " + what + "; " + advice_for(what));
+  auto d = diagnose(what);
+  auto text = describe() + ": " + what + "; " + d.advice;
+  if (d.configuration)
+    throw broker_config_error(text);
+  throw broker_error(text);
 }
 
 void redis_connection::set_timeout(std::chrono::milliseconds timeout) {
