@@ -105,6 +105,26 @@ TEST_CASE("a message body that is not a JSON object is described by what is wron
   CHECK(problem_of(R"("text")").starts_with("it is JSON but not an object: a string"));
 }
 
+TEST_CASE("a body's bytes never reach the log raw through its description (found by "
+          "fuzz_message)") {
+  // The description is logged as it is: the first byte of a character after '\\' broke the
+  // line's UTF-8, a newline after it started a new line.
+  CHECK(problem_of("{\"x\":\"\\\xc3\xa9\"}").starts_with(
+    "invalid JSON at offset 6 (an unknown escape \\\\xc3 inside a string): "));
+  CHECK(problem_of("{\"x\":\"\\\n\"}").starts_with(
+    "invalid JSON at offset 6 (an unknown escape \\\\n inside a string): "));
+  CHECK(problem_of(R"({"x":"\q"})").starts_with("invalid JSON at offset 6 (an unknown escape \\q "));
+}
+
+TEST_CASE("redact_url gives one clean line whatever bytes the URL holds (found by the URL fuzz "
+          "targets)") {
+  // A NUL cut exception texts short, a newline started a forged log line.
+  using namespace std::string_literals;
+  CHECK(redact_url("amqp://guest:gu\0\0@h\n:1/"s) == "amqp://guest:***@h\\n:1/");
+  CHECK(redact_url("redis://h:63\0\n79/7"s) == "redis://h:63\\x00\\n79/7");
+  CHECK(redact_url("redis://h/\xff") == "redis://h/\\xff");
+}
+
 TEST_CASE("find_json_problem finds nothing wrong in JSON the parser accepts") {
   for (const char* ok : {R"({"x":1,"y":[1.5e3,-0,true,false,null,"\u00e9\ud83d\ude00"],"z":{}})",
                          "[]", " 0 ", R"({"x":18446744073709551615,"y":-9223372036854775808})",

@@ -206,7 +206,8 @@ private:
     char e = text_[pos_ + 1];
     if (e != 'u') {
       if (std::string_view{"\"\\/bfnrt"}.find(e) == std::string_view::npos)
-        return fail(at, "an unknown escape \\" + std::string{e} + " inside a string");
+        return fail(at, "an unknown escape \\" + escape_for_log(std::string_view{&e, 1})
+                          + " inside a string"); // e may be any byte: keep the line clean
       pos_ += 2;
       return true;
     }

@@ -85,7 +85,9 @@ std::string redact_url(std::string_view url) {
     out.push_back('?');
     append_redacted_query(out, rest.substr(question + 1));
   }
-  return out;
+  // A URL is configuration, but it may hold any byte: a NUL would cut an exception's text
+  // short, a newline would start a forged log line.
+  return escape_for_log(out);
 }
 
 std::size_t utf8_char_length(std::string_view text, std::size_t i) {

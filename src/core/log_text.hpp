@@ -14,7 +14,8 @@ namespace funboost::detail {
 ///   redis://secret@host              -> redis://***@host   (Redis reads a lone name as password)
 ///   unix:///r.sock?db=3&password=s   -> unix:///r.sock?db=3&password=***
 /// A URL without credentials comes back unchanged. When in doubt it hides too much rather
-/// than too little (an unencoded '@' in a vhost hides the host as well).
+/// than too little (an unencoded '@' in a vhost hides the host as well). The result is escaped
+/// as escape_for_log does: one line of valid UTF-8, whatever bytes the URL holds.
 std::string redact_url(std::string_view url);
 
 /// Unlimited length for escape_for_log.

@@ -117,6 +117,22 @@ TEST_CASE("a broker names the address it really uses, never its password: guest 
   CHECK(broker_of("amqp://bob@[::1]")->address() == "amqp://bob@[::1]:5672/");
 }
 
+TEST_CASE("a URL's stray bytes reach neither an error nor the address raw (found by "
+          "fuzz_amqp_url)") {
+  using namespace std::string_literals;
+  // A NUL cut the error's what() short, before the form to use; a newline forged a line.
+  try {
+    (void) parse_amqp_url("amqp://guest:gu\0\0\0" "27.0.0.1:5672/"s);
+    FAIL("accepted");
+  } catch (const std::invalid_argument& e) {
+    std::string text = e.what();
+    CAPTURE(text);
+    CHECK(text.find("the form is amqp://user:password@host:port/vhost") != std::string::npos);
+    CHECK(text.find('\0') == std::string::npos);
+  }
+  CHECK(parse_amqp_url("amqp://u:p@h\n:5672/\x01v").display() == "amqp://u:***@h\\n:5672/\\x01v");
+}
+
 TEST_CASE("a bad URL gives a broker_error naming the broker, the queue and the URL") {
   auto text = connect_error("q_bad_url", "amqp://guest:topsecret@127.0.0.1:99999/");
   INFO(text);

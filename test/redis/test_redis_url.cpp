@@ -100,3 +100,17 @@ TEST_CASE("redis: a broker names the address it really uses, never its password:
     CHECK(ctx.broker_address() == "redis://127.0.0.1:6379/7");
   }
 }
+
+TEST_CASE("redis: a URL's stray bytes reach neither an error nor the address raw (found by "
+          "fuzz_redis_url)") {
+  using namespace std::string_literals;
+  // A newline in the URL started a new log line inside the error; a NUL cut what() short.
+  CHECK_THROWS_WITH_AS(parse_redis_address(with_url("redis://:pw@host:63\n79/7\0x"s)),
+                       "redis broker 'redis' for queue 'q1': bad broker URL "
+                       "'redis://:***@host:63\\n79/7\\x00x': the port must be a number "
+                       "from 1 to 65535. Use redis://[:password@]host[:port][/db] or "
+                       "unix:///path/to/redis.sock[?db=N]",
+                       funboost::broker_error);
+  CHECK(parse_redis_address(with_url("redis://us\ter:pw@ho\nst:1/2")).display()
+        == "redis://us\\ter:***@ho\\nst:1/2");
+}

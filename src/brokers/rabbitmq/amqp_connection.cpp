@@ -16,6 +16,8 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::rabbitmq {
 
 namespace {
@@ -105,11 +107,8 @@ int connect_tcp(const std::string& host, int port, std::chrono::milliseconds tim
 } // namespace
 
 std::string describe(const connection_settings& s) {
-  const auto& u = s.url;
-  bool v6 = u.host.find(':') != std::string::npos;
-  std::string host = v6 ? "[" + u.host + "]" : u.host;
-  return "rabbitmq broker for queue '" + s.queue + "' at amqp://" + u.user + "@" + host + ":"
-         + std::to_string(u.port) + "/" + (u.vhost == "/" ? "" : u.vhost);
+  return "rabbitmq broker for queue '" + s.queue + "' at amqp://"
+         + funboost::detail::escape_for_log(s.url.user) + "@" + s.url.address();
 }
 
 std::string amqp_connection::who() const { return describe(settings_); }
@@ -302,7 +301,8 @@ void amqp_connection::fail_server_method(const amqp_method_t& method, const std:
 void amqp_connection::fail(const std::string& doing, const std::string& detail,
                            const std::string& advice, bool configuration) {
   broken_ = true;
-  auto text = who() + ": " + doing + ": " + detail + "; " + advice;
+  // Escaped whole: host, user and vhost come from the URL and reply texts from the server.
+  auto text = funboost::detail::escape_for_log(who() + ": " + doing + ": " + detail + "; " + advice);
   if (configuration)
     throw broker_config_error(text);
   throw broker_error(text);

@@ -12,9 +12,10 @@ struct amqp_url {
   int port = 5672;
   std::string vhost = "/";
 
-  /// host:port/vhost, without credentials: safe to put in logs and error messages.
+  /// host:port/vhost, without credentials and escaped: safe to put in logs and error messages.
   std::string address() const;
-  /// amqp://user[:***]@host:port/vhost: the whole URL as used (defaults applied), for logs.
+  /// amqp://user[:***]@host:port/vhost: the whole URL as used (defaults applied), escaped, for
+  /// logs.
   std::string display() const;
 };
 

@@ -8,6 +8,8 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::redis {
 
 namespace {
@@ -161,7 +163,8 @@ std::string redis_connection::describe() const {
 
 void redis_connection::fail(const std::string& what) const {
   auto d = diagnose(what);
-  auto text = describe() + ": " + what + "; " + d.advice;
+  // Escaped whole: the address comes from the URL and reply texts from the server.
+  auto text = detail::escape_for_log(describe() + ": " + what + "; " + d.advice);
   if (d.configuration)
     throw broker_config_error(text);
   throw broker_error(text);
