@@ -262,20 +262,34 @@ connect_failure connect_to(const std::string& url, const char* kind) {
   return {};
 }
 
-/// Connections redis-server has accepted so far (INFO stats), asked with the right password.
-long long connections_received(const redis_server& server, const std::string& password) {
-  funboost::booster_options o;
-  o.queue_name = "logs_config_probe";
-  o.broker_kind = funboost::broker_kind::redis;
-  o.broker.url = "redis://:" + password + "@127.0.0.1:" + std::to_string(server.port()) + "/0";
-  namespace rd = funboost::brokers::redis;
-  rd::redis_connection conn{{o.broker_kind, o.queue_name, rd::parse_redis_address(o)}};
-  auto info = rd::reply_text(conn.run({"INFO", "stats"}).get());
-  constexpr std::string_view key = "total_connections_received:";
-  auto at = info.find(key);
-  REQUIRE(at != std::string::npos);
-  return std::stoll(info.substr(at + key.size()));
-}
+/// Counts the connections redis-server accepts (INFO stats), on one connection of its own
+/// with the right password, so asking does not count.
+class connection_counter {
+public:
+  connection_counter(const redis_server& server, const std::string& password)
+    : conn_{{funboost::broker_kind::redis, "logs_config_probe", address(server, password)}} {}
+
+  long long received() {
+    namespace rd = funboost::brokers::redis;
+    auto info = rd::reply_text(conn_.run({"INFO", "stats"}).get());
+    constexpr std::string_view key = "total_connections_received:";
+    auto at = info.find(key);
+    REQUIRE(at != std::string::npos);
+    return std::stoll(info.substr(at + key.size()));
+  }
+
+private:
+  static funboost::brokers::redis::redis_address address(const redis_server& server,
+                                                         const std::string& password) {
+    funboost::booster_options o;
+    o.queue_name = "logs_config_probe";
+    o.broker_kind = funboost::broker_kind::redis;
+    o.broker.url = "redis://:" + password + "@127.0.0.1:" + std::to_string(server.port()) + "/0";
+    return funboost::brokers::redis::parse_redis_address(o);
+  }
+
+  funboost::brokers::redis::redis_connection conn_;
+};
 
 } // namespace
 
@@ -332,10 +346,11 @@ TEST_CASE("redis: a consumer with a wrong password keeps retrying but logs one C
   o.restart_backoff_max = 50ms;
   auto b = rt.boost(add, o);
   CHECK_THROWS_AS((void) b.message_count(), funboost::broker_config_error);
-  auto before = connections_received(server, password);
+  connection_counter counter{server, password};
+  auto before = counter.received();
   b.consume();
   // Ten refused reconnections: the fetcher retries as it does in an outage...
-  CHECK(wait_until([&] { return connections_received(server, password) >= before + 11; }, 60s));
+  CHECK(wait_until([&] { return counter.received() >= before + 11; }, 60s));
   b.stop();
   // ...but within the minute, one line says what is wrong and how to fix it.
   auto lines = logs.containing("queue 'logs_config_consumer': CONFIGURATION error");
