@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libsimdjson-dev libspdlog-dev doctest-dev
   libhiredis-dev librabbitmq-dev
   redis-server rabbitmq-server
+  clang libclang-rt-dev   # libFuzzer and the sanitizers for fuzz/ (scripts/fuzz.sh)
 )
 
 missing=()

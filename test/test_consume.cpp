@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <set>
 
 #include <caf/all.hpp>
@@ -11,6 +12,7 @@
 
 #include "actors/actors.hpp"
 #include "support/fixtures.hpp"
+#include "support/log_capture.hpp"
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
@@ -148,4 +150,76 @@ TEST_CASE("bad options are refused with a message naming the queue and the fix")
   CHECK_THROWS_WITH_AS(rt.boost(add, unknown), doctest::Contains("unknown broker_kind 'kafkaa'"),
                        std::invalid_argument);
   CHECK_THROWS_AS(rt.boost(add, funboost::booster_options{}), std::invalid_argument);
+}
+
+TEST_CASE("qps that is NaN, infinite, negative or too small to schedule is refused at boost(), "
+          "naming the queue and the fix, as are other absurd options") {
+  funboost::runtime rt;
+  for (double qps : {std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity(), -1.0, 1e-9}) {
+    CAPTURE(qps);
+    auto o = memory_queue("consume_bad_qps");
+    o.qps = qps;
+    CHECK_THROWS_WITH_AS(rt.boost(add, o), doctest::Contains("queue 'consume_bad_qps': qps"),
+                         std::invalid_argument);
+  }
+  auto nan = memory_queue("consume_nan_qps");
+  nan.qps = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(rt.boost(add, nan), doctest::Contains("set it to 0 (unlimited) or a positive"),
+                       std::invalid_argument);
+  auto ok = memory_queue("consume_good_qps"); // the edges still work
+  ok.qps = 1e-6;
+  CHECK_NOTHROW(rt.boost(add, ok));
+
+  using setter = void (*)(funboost::booster_options&);
+  for (auto [what, set] : std::vector<std::pair<const char*, setter>>{
+         {"conn_num", [](funboost::booster_options& o) { o.conn_num = 0; }},
+         {"concurrent_num", [](funboost::booster_options& o) { o.concurrent_num = -3; }},
+         {"max_retries", [](funboost::booster_options& o) { o.max_retries = -1; }},
+         {"fetch_wait", [](funboost::booster_options& o) { o.fetch_wait = -1ms; }},
+         {"restart_backoff", [](funboost::booster_options& o) { o.restart_backoff = 0ms; }},
+         {"restart_backoff_max",
+          [](funboost::booster_options& o) { o.restart_backoff_max = o.restart_backoff / 2; }},
+         {"publish_retry_interval",
+          [](funboost::booster_options& o) { o.publish_retry_interval = 0ms; }}}) {
+    CAPTURE(what);
+    auto o = memory_queue("consume_absurd");
+    set(o);
+    CHECK_THROWS_WITH_AS(rt.boost(add, o), doctest::Contains(what), std::invalid_argument);
+  }
+}
+
+TEST_CASE("text from a message is escaped in log lines: a task id cannot forge a line, a result "
+          "that is not UTF-8 cannot break the log file") {
+  test_support::log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  auto o = memory_queue("consume_log_escape");
+  o.logging.level = funboost::log_level::info;
+  o.max_retries = 0;
+  auto b = rt.boost([](std::string s) -> std::string {
+    if (s == "throw")
+      throw std::runtime_error("bad\ninput \xff");
+    return s + "\xff";
+  }, o);
+  b.consume();
+  b.publish(R"({"arg0":"ok"})",
+            {.task_id = "id\n2026-01-01 00:00:00.000 info  [funboost.x] forged"});
+  b.publish(R"({"arg0":"throw"})", {.task_id = "failing"});
+  REQUIRE(wait_until([&] {
+    return logs.any_contains("task failing failed for good") && logs.any_contains("done in");
+  }));
+
+  auto started = logs.containing("task id\\n2026-01-01 00:00:00.000 info  [funboost.x] forged starts");
+  CHECK(started.size() == 1);
+  CHECK(logs.any_contains(R"(task id\n2026)"));
+  CHECK(logs.any_contains(R"(result "ok\xff")"));
+  CHECK(logs.any_contains(R"(std::runtime_error: bad\ninput \xff)"));
+  for (const auto& line : logs.lines()) {
+    CAPTURE(line);
+    CHECK(test_support::is_valid_utf8(line));
+    // One log record is one line: its only line break is the one spdlog ends it with.
+    CHECK(line.find('\n') == line.size() - 1);
+  }
 }

@@ -5,7 +5,9 @@
 
 #include <funboost/funboost.hpp>
 
+#include "core/log_text.hpp"
 #include "support/fixtures.hpp"
+#include "support/log_capture.hpp"
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
@@ -78,4 +80,47 @@ TEST_CASE("a bad message in RPC mode answers the waiter with the decode error") 
   CHECK_THROWS_WITH_AS(r.get(10s),
                        doctest::Contains("argument 'x' expected int32 but the message has a string"),
                        funboost::task_failed);
+}
+
+TEST_CASE("a message the parser refuses is still dead-lettered, and its log line says what is "
+          "wrong with it and shows it escaped") {
+  test_support::log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  std::atomic<int> sum{0};
+  auto o = memory_queue("dlq_reasons");
+  o.arg_names = {"x"};
+  o.concurrent_num = 1;
+  auto b = rt.boost([&](int x) { sum += x; }, o);
+  auto conn = funboost::make_broker(o)->connect();
+  std::vector<std::string> bad{
+    R"({"x":123456789012345678901234567890,"extra":{"task_id":"huge"}})",
+    std::string(100000, '[') + std::string(100000, ']'),
+    R"({"x":1,})",
+    R"([{"x":1}])",
+    "{\"x\":\"caf\xe9\"}", // Latin-1, not UTF-8
+  };
+  conn->publish("dlq_reasons", bad);
+  b.push(42);
+  b.consume();
+  REQUIRE(wait_until([&] { return sum == 42; }));
+  REQUIRE(wait_until([&] { return conn->count("dlq_reasons_dlx") == bad.size(); }));
+  CHECK(drain("dlq_reasons_dlx") == bad); // nothing lost, byte for byte
+
+  auto lines = logs.containing("queue 'dlq_reasons': a message cannot be read");
+  REQUIRE(lines.size() == bad.size());
+  CHECK(lines[0].find("moved to 'dlq_reasons_dlx': a number out of range at offset 5 "
+                      "(123456789012345678901234567890)")
+        != std::string::npos);
+  CHECK(lines[1].find(": nesting too deep: depth 1025 at offset 1024") != std::string::npos);
+  CHECK(lines[2].find(": invalid JSON at offset 7 (expected '\"' to start an object key)")
+        != std::string::npos);
+  CHECK(lines[3].find(": it is JSON but not an object: an array") != std::string::npos);
+  CHECK(lines[4].find(": invalid UTF-8 at offset 9") != std::string::npos);
+  CHECK(lines[4].find(R"(Message: {"x":"caf\xe9"})") != std::string::npos);
+  for (const auto& line : logs.lines()) {
+    CAPTURE(line);
+    CHECK(line.find("not a JSON object") == std::string::npos);
+    CHECK(test_support::is_valid_utf8(line)); // the Latin-1 byte is shown as \xe9
+  }
 }

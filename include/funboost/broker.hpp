@@ -23,6 +23,15 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// A broker refused this process's configuration, not its availability: a wrong password or
+/// user, a database or vhost that does not exist, missing permissions. Retrying cannot help
+/// until someone changes the configuration; consumers still retry (the server side may be
+/// fixed), but log it as a configuration error with the fix, once a minute.
+class broker_config_error : public broker_error {
+public:
+  using broker_error::broker_error;
+};
+
 /// One message as fetched: the body (funboost JSON) and the broker's handle for ack/requeue.
 struct fetched_message {
   std::string body;
@@ -35,7 +44,8 @@ struct fetched_message {
 };
 
 /// One connection to a broker. Not thread-safe: each fetcher owns one, the publisher owns one.
-/// Every call may throw broker_error; the caller (a fetcher) then dies and is restarted.
+/// Every call may throw broker_error (or broker_config_error); the caller (a fetcher) then dies
+/// and is restarted.
 class broker_connection {
 public:
   virtual ~broker_connection() = default;
@@ -100,6 +110,11 @@ public:
     (void) slot;
     return connect();
   }
+
+  /// Where this broker is, for log lines and errors: never with a password, and the address it
+  /// really uses when the URL is empty (e.g. "redis://127.0.0.1:6379/7"). "" = not known (the
+  /// URL, redacted, is shown instead).
+  virtual std::string address() const { return {}; }
 
   /// Upkeep while the queue consumes (e.g. Redis heartbeats and recovering dead consumers'
   /// messages), so a broker needs no thread of its own: the queue's heartbeat actor calls it

@@ -61,7 +61,7 @@ void break_down(fetcher_actor::stateful_pointer<fetcher_state> self, const std::
   auto& st = self->state;
   if (st.broken)
     return;
-  st.broken = caf::make_error(caf::sec::runtime_error, std::string{e.what()});
+  st.broken = exit_reason_of(e); // a refused configuration stays one for the supervisor
   self->send(st.dispatcher, broken_atom::value, st.slot, st.epoch,
              caf::actor_cast<fetcher_actor>(self));
 }

@@ -51,8 +51,8 @@ receipt_list receipts(const std::vector<std::string>& ids, ec status, const std:
 }
 
 std::string broker_name(self_ptr self) {
-  const auto& o = self->state.ctx->options;
-  return "'" + o.broker_kind + "' (" + o.broker.url + ")";
+  const auto& ctx = *self->state.ctx;
+  return "'" + ctx.options.broker_kind + "' (" + ctx.broker_address() + ")"; // no password
 }
 
 std::string interval_ms(self_ptr self) {

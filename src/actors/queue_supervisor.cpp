@@ -8,6 +8,7 @@
 #include <funboost/wire.hpp>
 
 #include "actors/dispatcher.hpp"
+#include "actors/exit_reason.hpp"
 #include "actors/fetcher.hpp"
 #include "actors/heartbeat.hpp"
 #include "actors/publish_one.hpp"
@@ -134,6 +135,62 @@ void restart_queue(self_ptr self, const char* who, const caf::error& reason) {
   st.restart_backoff = std::min(st.restart_backoff * 2, st.ctx->options.restart_backoff_max);
 }
 
+/// Every failure is retried, but a long outage logs once a minute, not at every probe.
+/// Returns false when it did not log.
+bool log_fetcher_failure(self_ptr self, uint32_t slot, const caf::error& reason,
+                         caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  auto& f = st.fetchers[slot];
+  if (f.failures != 1 && now - f.last_logged < std::chrono::minutes(1))
+    return false;
+  f.last_logged = now;
+  st.ctx->log->error("queue '{}': fetcher {} on broker '{}' ({}) failed: {}; reconnecting "
+                     "in {} ms (failure {} in a row; logged at most once a minute). "
+                     "Consuming goes on by itself once the broker is reachable.",
+                     st.ctx->queue(), slot, st.ctx->options.broker_kind,
+                     st.ctx->broker_address(), reason_text(reason), f.backoff.count(),
+                     f.failures);
+  return true;
+}
+
+/// The broker refuses our configuration (a wrong password, a database or vhost that does not
+/// exist): waiting will not fix it, so say so and what to change. Fetchers still retry (the
+/// server side may be fixed), but every fetcher gets the same answer: once a minute per queue.
+bool log_config_error(self_ptr self, const caf::error& reason,
+                      caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  if (st.config_error_logged && now - *st.config_error_logged < std::chrono::minutes(1))
+    return false;
+  st.config_error_logged = now;
+  st.ctx->log->error("queue '{}': CONFIGURATION error on broker '{}' ({}): {}. Retrying "
+                     "alone will not fix this; consuming starts by itself once the "
+                     "configuration or the server is fixed (retried at least every {} ms; "
+                     "logged at most once a minute).",
+                     st.ctx->queue(), st.ctx->options.broker_kind, st.ctx->broker_address(),
+                     reason_text(reason),
+                     std::min(st.ctx->options.restart_backoff_max,
+                              st.ctx->options.broker_probe_interval)
+                       .count());
+  return true;
+}
+
+/// A fetcher's first broker call worked: if it had failed, say the broker is back, and after
+/// how long; its restart backoff starts again from restart_backoff.
+void on_healthy(self_ptr self, uint32_t slot) {
+  auto& st = self->state;
+  if (slot >= st.fetchers.size())
+    return;
+  auto& f = st.fetchers[slot];
+  if (f.failures > 0) {
+    std::chrono::duration<double> down = self->clock().now() - f.failing_since;
+    st.ctx->log->info("queue '{}': reconnected to {} after {:.1f} s (fetcher {}, {} failed {})",
+                      st.ctx->queue(), st.ctx->broker_address(), down.count(), slot,
+                      f.failures, f.failures == 1 ? "attempt" : "attempts");
+  }
+  f.backoff = st.ctx->options.restart_backoff;
+  f.failures = 0;
+}
+
 void on_down(self_ptr self, caf::down_msg& dm) {
   auto& st = self->state;
   const auto& opts = st.ctx->options;
@@ -146,16 +203,16 @@ void on_down(self_ptr self, caf::down_msg& dm) {
       finish_stop_if_done(self);
       return;
     }
-    // Every failure is retried, but a long outage logs once a minute, not at every probe.
     auto now = self->clock().now();
-    if (++f.failures == 1 || now - f.last_logged >= std::chrono::minutes(1)) {
-      f.last_logged = now;
-      st.ctx->log->error("queue '{}': fetcher {} on broker '{}' ({}) failed: {}; reconnecting "
-                         "in {} ms (failure {} in a row; logged at most once a minute). "
-                         "Consuming goes on by itself once the broker is reachable.",
-                         st.ctx->queue(), slot, opts.broker_kind, opts.broker.url,
-                         to_string(dm.reason), f.backoff.count(), f.failures);
-    }
+    if (++f.failures == 1)
+      f.failing_since = now;
+    bool logged = is_config_refusal(dm.reason) ? log_config_error(self, dm.reason, now)
+                                               : log_fetcher_failure(self, slot, dm.reason, now);
+    if (!logged) // every retry, for whoever debugs
+      st.ctx->log->debug("queue '{}': fetcher {} failed again: {}; reconnecting in {} ms "
+                         "(failure {} in a row)",
+                         st.ctx->queue(), slot, reason_text(dm.reason), f.backoff.count(),
+                         f.failures);
     self->delayed_send(self, f.backoff, restart_atom::value, slot);
     // Capped by broker_probe_interval: the restart is what notices the broker is back, so
     // consuming resumes within that long of its return however long the outage was.
@@ -321,13 +378,7 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
       }
       return self->delegate(st.dispatcher, stats_atom::value);
     },
-    [self](healthy_atom, uint32_t slot) {
-      auto& st = self->state;
-      if (slot < st.fetchers.size()) {
-        st.fetchers[slot].backoff = st.ctx->options.restart_backoff;
-        st.fetchers[slot].failures = 0;
-      }
-    },
+    [self](healthy_atom, uint32_t slot) { on_healthy(self, slot); },
     [self](restart_atom, uint32_t slot) {
       auto& st = self->state;
       if (st.running && !st.stopping && !st.restarting && slot < st.fetchers.size()

@@ -1,14 +1,16 @@
 // queue_supervisor: one per consuming booster. consume makes it spawn the queue's actors; it
 // restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
 // 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
-// return), replaces a crashed worker, restarts the whole queue (after the same backoff)
-// when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop: it waits for
-// running tasks at most stop_timeout, then has the dispatcher give them back to the broker and
-// lets their workers go. Its public interface is funboost::queue_supervisor_actor
+// return) and says when it is back, logs a broker that refuses the configuration (password,
+// database, vhost) as such, replaces a crashed worker, restarts the whole queue (after the same
+// backoff) when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop: it
+// waits for running tasks at most stop_timeout, then has the dispatcher give them back to the
+// broker and lets their workers go. Its public interface is funboost::queue_supervisor_actor
 // (include/funboost/protocol.hpp).
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include <caf/actor_clock.hpp>
@@ -24,6 +26,7 @@ struct fetcher_slot {
   uint32_t epoch = 0;
   std::chrono::milliseconds backoff{0};
   uint32_t failures = 0;                       // in a row, since the last fetch that worked
+  caf::actor_clock::time_point failing_since{}; // the first of them: for "reconnected after"
   caf::actor_clock::time_point last_logged{};  // failures are logged at most once a minute
 };
 
@@ -46,6 +49,8 @@ struct queue_supervisor_state {
   rate_limiter_actor rate_limiter;
   heartbeat_actor heartbeat;
   std::vector<fetcher_slot> fetchers;
+  // A configuration error is the same for every fetcher: logged once a minute per queue.
+  std::optional<caf::actor_clock::time_point> config_error_logged;
   std::vector<worker_actor> workers;
   std::vector<caf::typed_response_promise<bool>> stop_promises;
 };

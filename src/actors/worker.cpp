@@ -5,6 +5,8 @@
 #include "actors/exit_reason.hpp"
 #include "core/crash_report.hpp"
 #include "core/dead_letter_reason.hpp"
+#include "core/json_problem.hpp"
+#include "core/log_safe.hpp"
 #include "core/result_registry.hpp"
 #include "core/status_record.hpp"
 #include "core/task_extra.hpp"
@@ -13,6 +15,8 @@
 namespace funboost::actors {
 
 namespace {
+
+using detail::log_safe;
 
 using clock = std::chrono::steady_clock;
 
@@ -56,12 +60,11 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   auto& log = *ctx.log;
   ++t.attempts;
 
-  simdjson::dom::element root;
   simdjson::dom::object message;
-  if (self->state.parser.parse(t.body).get(root) || root.get_object().get(message)) {
-    log.error("queue '{}': a message is not a JSON object and was moved to '{}'; fix the "
-              "producer. Message: {:.200}",
-              queue, dead_letter_queue(queue), t.body);
+  if (std::string problem; !detail::parse_message(self->state.parser, t.body, message, problem)) {
+    log.error("queue '{}': a message cannot be read and was moved to '{}': {}. Fix the "
+              "producer. Message: {}",
+              queue, dead_letter_queue(queue), problem, log_safe{t.body, 200});
     return task_status::dead_letter;
   }
   if (!t.controls.known) // the one parse of the message: arguments and controls
@@ -77,8 +80,8 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
     return task_status::dead_letter;
   }
 
-  log.info("queue '{}': task {} starts (attempt {} of {})", queue, c.task_id, t.attempts,
-           c.max_retries + 1);
+  log.info("queue '{}': task {} starts (attempt {} of {})", queue, log_safe{c.task_id},
+           t.attempts, c.max_retries + 1);
   auto time_start = c.rpc ? unix_now() : 0.0; // for the result record only
   auto started = clock::now();
   call_outcome outcome;
@@ -88,7 +91,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   } catch (const decode_error& e) {
     log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
               "producer's arguments or the function's parameter types.",
-              queue, c.task_id, e.what(), dead_letter_queue(queue));
+              queue, log_safe{c.task_id}, log_safe{e.what()}, dead_letter_queue(queue));
     if (c.rpc)
       report_result(ctx, t, false, "null", "funboost::decode_error", e.what(), time_start);
     return task_status::dead_letter;
@@ -96,20 +99,21 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   auto took = std::chrono::duration<double>(clock::now() - started).count();
 
   if (outcome.ok) {
-    log.info("queue '{}': task {} done in {:.6f} s, result {:.200}", queue, c.task_id, took,
-             outcome.result_json);
+    log.info("queue '{}': task {} done in {:.6f} s, result {}", queue, log_safe{c.task_id}, took,
+             log_safe{outcome.result_json, 200});
     if (c.rpc)
       report_result(ctx, t, true, std::move(outcome.result_json), {}, {}, time_start);
     return task_status::done;
   }
   if (t.attempts <= static_cast<uint32_t>(c.max_retries)) {
     log.warn("queue '{}': task {} failed in {:.6f} s (attempt {} of {}): {}: {}; retrying",
-             queue, c.task_id, took, t.attempts, c.max_retries + 1, outcome.exception_type,
-             outcome.exception_message);
+             queue, log_safe{c.task_id}, took, t.attempts, c.max_retries + 1,
+             log_safe{outcome.exception_type}, log_safe{outcome.exception_message});
     return task_status::retry;
   }
-  log.error("queue '{}': task {} failed for good after {} attempts: {}: {}", queue, c.task_id,
-            t.attempts, outcome.exception_type, outcome.exception_message);
+  log.error("queue '{}': task {} failed for good after {} attempts: {}: {}", queue,
+            log_safe{c.task_id}, t.attempts, log_safe{outcome.exception_type},
+            log_safe{outcome.exception_message});
   if (c.rpc)
     report_result(ctx, t, false, "null", outcome.exception_type, outcome.exception_message,
                   time_start);

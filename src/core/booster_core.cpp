@@ -5,6 +5,7 @@
 #include <funboost/runtime.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +29,9 @@ namespace funboost::detail {
 
 namespace {
 
+/// A token every 11.6 days: a slower rate's interval would overflow the clock's nanoseconds.
+constexpr double min_qps = 1e-6;
+
 void validate(const booster_options& o, std::size_t arity, bool publish_only) {
   auto fail = [&](const std::string& what) {
     throw std::invalid_argument("queue '" + o.queue_name + "': " + what);
@@ -42,8 +46,13 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("conn_num must be at least 1");
   if (o.concurrent_num < 1)
     fail("concurrent_num must be at least 1");
-  if (o.qps < 0)
-    fail("qps must be 0 (unlimited) or positive");
+  // NaN passes every comparison: without isfinite, qps = NaN or inf would mean "unlimited".
+  if (!std::isfinite(o.qps) || o.qps < 0)
+    fail("qps is " + std::to_string(o.qps) + "; set it to 0 (unlimited) or a positive rate "
+         "of task starts per second, e.g. .qps = 500");
+  if (o.qps > 0 && o.qps < min_qps)
+    fail("qps " + std::to_string(o.qps) + " is below the smallest supported rate, "
+         + std::to_string(min_qps) + " (one task in 11.6 days); use a scheduler for rarer runs");
   if (o.max_retries < 0)
     fail("max_retries must be 0 or more");
   if (o.prefetch_per_worker < 1)
@@ -54,6 +63,13 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("stop_timeout must be 0 (give running tasks back at once) or positive");
   if (o.logging.long_task_warning.count() < 0)
     fail("logging.long_task_warning must be 0 (no warning) or positive");
+  if (o.fetch_wait.count() < 0 || o.retry_delay.count() < 0)
+    fail("fetch_wait and retry_delay must not be negative");
+  if (o.restart_backoff.count() <= 0 || o.restart_backoff_max < o.restart_backoff)
+    fail("restart_backoff must be positive and restart_backoff_max at least restart_backoff "
+         "(a zero backoff would restart a failing fetcher in a tight loop)");
+  if (o.publish_retry_interval.count() <= 0)
+    fail("publish_retry_interval must be positive");
   if (o.broker.outbox_dir.empty())
     fail("broker.outbox_dir must name a directory (messages a broker refused are kept there)");
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -34,6 +35,7 @@ struct shared_sinks {
   std::mutex mutex;
   spdlog::sink_ptr console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   std::map<std::string, spdlog::sink_ptr> files;
+  std::vector<spdlog::sink_ptr> extra; // add_log_sink
 
   static shared_sinks& instance() {
     static shared_sinks sinks;
@@ -59,12 +61,22 @@ std::shared_ptr<spdlog::logger> queue_logger(const booster_options& options) {
   std::vector<spdlog::sink_ptr> used{sinks.console};
   if (!options.logging.file_dir.empty())
     used.push_back(sinks.file(options.logging));
+  {
+    std::lock_guard guard{sinks.mutex};
+    used.insert(used.end(), sinks.extra.begin(), sinks.extra.end());
+  }
   auto log = std::make_shared<spdlog::logger>("funboost." + options.queue_name, used.begin(),
                                               used.end());
   log->set_level(to_spdlog(options.logging.level));
   log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
   log->flush_on(spdlog::level::warn);
   return log;
+}
+
+void add_log_sink(spdlog::sink_ptr sink) {
+  auto& sinks = shared_sinks::instance();
+  std::lock_guard guard{sinks.mutex};
+  sinks.extra.push_back(std::move(sink));
 }
 
 } // namespace funboost::detail

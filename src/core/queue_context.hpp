@@ -13,6 +13,8 @@
 #include <funboost/function_binding.hpp>
 #include <funboost/options.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::detail {
 
 class result_store;
@@ -34,6 +36,14 @@ struct queue_context {
   std::shared_ptr<std::atomic<int>> abandoned_workers = std::make_shared<std::atomic<int>>(0);
 
   const std::string& queue() const { return options.queue_name; }
+  /// Where the broker is, for log lines and errors: never with its password, and the default
+  /// address the broker really uses when the URL is empty.
+  std::string broker_address() const {
+    if (auto address = broker ? broker->address() : std::string{}; !address.empty())
+      return address;
+    return options.broker.url.empty() ? "the broker's default address"
+                                      : redact_url(options.broker.url);
+  }
   /// Fetched-but-unfinished tasks the queue may hold: what a crash can strand.
   uint32_t prefetch() const {
     return static_cast<uint32_t>(options.concurrent_num * options.prefetch_per_worker);

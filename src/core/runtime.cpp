@@ -16,6 +16,7 @@
 #include "actors/node.hpp"
 #include "actors/queue_supervisor.hpp"
 #include "core/crash_report.hpp"
+#include "core/log_text.hpp"
 #include "core/logging.hpp"
 #include "core/result_registry.hpp"
 #include "results/result_store.hpp"
@@ -172,7 +173,8 @@ runtime::result_store_for(const booster_options& options) {
   auto factory = detail::find_result_store(scheme);
   if (!factory)
     throw std::invalid_argument("queue '" + options.queue_name + "': result_store_url '"
-                                + resolved.result_store_url + "' names no known result store; "
+                                + detail::redact_url(resolved.result_store_url)
+                                + "' names no known result store; "
                                   "use redis://host:port/db, unix:///path, or \"in-process\"");
   std::lock_guard guard{mutex_};
   std::string key = resolved.result_store_url;

@@ -14,6 +14,9 @@
 
 #include <funboost/codec.hpp>
 
+#include "core/json_problem.hpp"
+#include "core/log_text.hpp"
+
 namespace funboost {
 
 namespace {
@@ -131,11 +134,15 @@ std::string finish_message(std::string& body, const task_options& options,
 std::string message_from_kwargs(std::string_view kwargs_json, const task_options& options,
                                 int utc_offset_minutes, std::string& task_id_out) {
   simdjson::dom::parser parser;
+  simdjson::dom::element root;
   simdjson::dom::object kwargs;
-  if (parser.parse(kwargs_json.data(), kwargs_json.size()).get(kwargs))
-    throw std::invalid_argument("publish: the keyword arguments must be a JSON object like "
-                                "{\"x\": 1, \"y\": 2}; got: "
-                                + std::string{kwargs_json.substr(0, 200)});
+  auto error = parser.parse(kwargs_json.data(), kwargs_json.size()).get(root);
+  if (error || root.get_object().get(kwargs))
+    throw std::invalid_argument(
+      "publish: the keyword arguments must be a JSON object like {\"x\": 1, \"y\": 2}; "
+      + (error ? detail::describe_json_error(kwargs_json, error, parser.max_depth())
+               : "got " + detail::json_type_name(root.type()))
+      + "; they were: " + detail::escape_for_log(kwargs_json, 200));
   std::string body{"{"};
   json_writer w{body};
   bool first = true;

@@ -14,6 +14,7 @@
 #include <funboost/broker.hpp>
 
 #include "brokers/redis/redis_connection.hpp"
+#include "core/log_safe.hpp"
 #include "core/status_record.hpp"
 
 // The waiter is told about slots by weak reference; it never leaves this process.
@@ -118,7 +119,7 @@ void write_batch(writer_state& st) {
     const auto* r = replies[2 * i].get();
     if (r->type == REDIS_REPLY_ERROR) // e.g. WRONGTYPE: retrying can't help
       st.log->error("{}: the result of task {} cannot be stored: {}", st.conn->describe(),
-                    st.pending[i].first, rd::reply_text(r));
+                    log_safe{st.pending[i].first}, rd::reply_text(r));
   }
   st.pending.erase(st.pending.begin(), st.pending.begin() + static_cast<std::ptrdiff_t>(n));
 }

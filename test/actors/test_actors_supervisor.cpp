@@ -14,28 +14,37 @@
 // event, not a duration; every delay the tests check is measured in virtual time.
 #include "actor_fixture.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
 #include "actors/queue_supervisor.hpp"
+#include "support/log_capture.hpp"
 
 using namespace actors_test;
 
 namespace {
 
 constexpr const char* gated_kind = "actors_test_gated";
+constexpr const char* gated_address = "gated://127.0.0.1:1/7";
 
 /// What the test lets the blocked fetches do.
 struct gate {
   std::mutex mtx;
   std::condition_variable cv;
   bool open = false; // end of test: every fetch returns empty at once
-  int fail_next = 0; // fetches that throw, as a lost broker connection does
-  int pass_next = 0; // fetches that return empty, as a reachable broker does
+  int fail_next = 0;   // fetches that throw, as a lost broker connection does
+  int refuse_next = 0; // fetches that throw broker_config_error, as a wrong password does
+  int pass_next = 0;   // fetches that return empty, as a reachable broker does
 
   void fail_one() {
     std::lock_guard<std::mutex> guard{mtx};
     ++fail_next;
+    cv.notify_all();
+  }
+  void refuse_one() {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++refuse_next;
     cv.notify_all();
   }
   void pass_one() {
@@ -62,9 +71,17 @@ public:
   std::size_t fetch(const std::string&, std::size_t, std::chrono::milliseconds,
                     std::vector<funboost::fetched_message>&) override {
     std::unique_lock<std::mutex> lock{gate_->mtx};
-    gate_->cv.wait(lock, [&] { return gate_->open || gate_->fail_next > 0 || gate_->pass_next > 0; });
+    gate_->cv.wait(lock, [&] {
+      return gate_->open || gate_->fail_next > 0 || gate_->refuse_next > 0
+             || gate_->pass_next > 0;
+    });
     if (gate_->open)
       return 0;
+    if (gate_->refuse_next > 0) {
+      --gate_->refuse_next;
+      throw funboost::broker_config_error("gated test broker: wrong password; set the right "
+                                          "one in the test");
+    }
     if (gate_->fail_next > 0) {
       --gate_->fail_next;
       throw funboost::broker_error("gated test broker: the test made this fetch fail");
@@ -98,6 +115,7 @@ public:
   std::unique_ptr<funboost::broker_connection> connect() override {
     return std::make_unique<gated_connection>(inner_->connect(), gate_);
   }
+  std::string address() const override { return gated_address; }
 
 private:
   std::shared_ptr<funboost::broker> inner_;
@@ -163,6 +181,20 @@ struct supervisor_fixture : actor_fixture {
   void fail_fetcher() {
     gate_->fail_one();
     REQUIRE(eventually(*this, [&] { return !state().fetchers[0].handle; }));
+  }
+
+  /// Makes the next broker call refuse the configuration and waits until the supervisor saw
+  /// that fetcher die.
+  void refuse_fetch() {
+    auto dead_before = dead_fetchers();
+    gate_->refuse_one();
+    REQUIRE(eventually(*this, [&] { return dead_fetchers() > dead_before; }));
+  }
+
+  std::size_t dead_fetchers() {
+    return static_cast<std::size_t>(
+      std::count_if(state().fetchers.begin(), state().fetchers.end(),
+                    [](const fetcher_slot& f) { return !f.handle; }));
   }
 
   std::shared_ptr<gate> gate_ = std::make_shared<gate>();
@@ -298,4 +330,78 @@ TEST_CASE("supervisor: however long the broker is down, a fetcher retries at lea
     CHECK(f.state().fetchers[0].epoch == epoch + 1);
   }
   CHECK(f.state().fetchers[0].failures == 7);
+}
+
+TEST_CASE("supervisor: a fetcher that works again after failures logs one line: reconnected to "
+          "the broker's address, after how long in virtual time") {
+  test_support::log_capture logs; // before the queue's logger is made
+  auto o = options("actors_supervisor_reconnected");
+  o.logging.level = funboost::log_level::info;
+  supervisor_fixture f{o};
+  const std::string reconnected = "queue 'actors_supervisor_reconnected': reconnected to ";
+  f.gate_->pass_one(); // a first fetch that works after no failure says nothing
+
+  f.fail_fetcher();   // t = 0: the outage starts
+  f.advance(1000ms);  // t = 1 s: restarted, and fails again
+  f.fail_fetcher();
+  f.advance(2000ms);  // t = 3 s: restarted
+  CHECK_FALSE(logs.any_contains(reconnected));
+  f.gate_->pass_one(); // its first fetch works
+  REQUIRE(eventually(f, [&] { return logs.any_contains(reconnected); }));
+  auto lines = logs.containing(reconnected);
+  REQUIRE(lines.size() == 1);
+  CAPTURE(lines[0]);
+  CHECK(lines[0].find(reconnected + gated_address + " after 3.0 s (fetcher 0, 2 failed "
+                      "attempts)")
+        != std::string::npos);
+
+  // The next outage is measured from its own first failure.
+  f.advance(10000ms);
+  f.fail_fetcher();
+  f.advance(1000ms);
+  f.gate_->pass_one();
+  REQUIRE(eventually(f, [&] { return logs.containing(reconnected).size() == 2; }));
+  CHECK(logs.containing(reconnected)[1].find("after 1.0 s (fetcher 0, 1 failed attempt)")
+        != std::string::npos);
+}
+
+TEST_CASE("supervisor: a broker that refuses the configuration is retried as usual but logged as "
+          "a CONFIGURATION error with the fix, once a minute per queue") {
+  test_support::log_capture logs;
+  auto o = options("actors_supervisor_config_error");
+  o.conn_num = 2;
+  supervisor_fixture f{o};
+  const std::string config_line = "queue 'actors_supervisor_config_error': CONFIGURATION error";
+  auto count = [&] { return logs.containing(config_line).size(); };
+
+  // Both fetchers are refused: one line for the queue, not one per fetcher.
+  f.refuse_fetch();
+  f.refuse_fetch();
+  REQUIRE(f.dead_fetchers() == 2);
+  REQUIRE(count() == 1);
+  auto line = logs.containing(config_line)[0];
+  CAPTURE(line);
+  CHECK(line.find(std::string{"("} + gated_address + ")") != std::string::npos);
+  CHECK(line.find("wrong password; set the right one in the test") != std::string::npos);
+  CHECK(line.find("Retrying alone will not fix this") != std::string::npos);
+  // Not also the line of an outage.
+  CHECK_FALSE(logs.any_contains("actors_supervisor_config_error': fetcher"));
+
+  // Still retried with the usual backoff (the server side may be fixed meanwhile), and every
+  // refusal within the minute stays silent.
+  f.advance(1000ms); // t = 1 s: both restarted
+  CHECK(f.dead_fetchers() == 0);
+  auto elapsed = 1000ms;
+  auto backoff = 2000ms;
+  while (elapsed < 60000ms) {
+    f.refuse_fetch();
+    CHECK(count() == 1);
+    f.advance(backoff);
+    elapsed += backoff;
+    CHECK(f.dead_fetchers() == 0); // restarted after the backoff
+    backoff = 3000ms;              // restart_backoff_max
+  }
+  // A minute after the line, the next refusal says it again.
+  f.refuse_fetch();
+  CHECK(count() == 2);
 }

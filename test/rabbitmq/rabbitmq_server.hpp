@@ -178,6 +178,17 @@ public:
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
+  /// Freezes the broker (SIGSTOP to its process group): TCP connections are still accepted by
+  /// the kernel, nothing is answered. resume() (SIGCONT) undoes it.
+  void pause() {
+    if (pid_ > 0)
+      ::kill(-pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0)
+      ::kill(-pid_, SIGCONT);
+  }
+
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }

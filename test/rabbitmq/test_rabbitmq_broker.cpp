@@ -303,6 +303,22 @@ TEST_CASE("a missing vhost gives a broker_error saying how to create it") {
   CHECK(text.find("add_vhost") != std::string::npos);
 }
 
+TEST_CASE("a wrong password or a missing vhost is a configuration error (broker_config_error), "
+          "not an outage") {
+  auto& server = shared_server();
+  auto address = "127.0.0.1:" + std::to_string(server.port());
+  funboost::booster_options o;
+  o.queue_name = "q_config_error";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  for (const std::string url : {"amqp://guest:n0t-the-pw@" + address + "/",
+                                "amqp://guest:guest@" + address + "/no_such_vhost"}) {
+    CAPTURE(url);
+    o.broker.url = url;
+    auto broker = funboost::make_broker(o);
+    CHECK_THROWS_AS((void) broker->connect(), funboost::broker_config_error);
+  }
+}
+
 TEST_CASE("the right credentials connect, and count/clear work on the connection") {
   auto& server = shared_server();
   funboost::booster_options o;
@@ -439,4 +455,55 @@ TEST_CASE("queue_type other than classic or quorum, or quorum with max_priority,
   o.broker.transport_options["max_priority"] = 5LL;
   CHECK_THROWS_WITH_AS(funboost::make_broker(o), doctest::Contains("do not go together"),
                        funboost::broker_error);
+}
+
+TEST_CASE("a broker that does not answer in time is a timeout, not a lost connection") {
+  auto& server = shared_server();
+  funboost::booster_options o;
+  o.queue_name = "q_timeouts";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = server.url();
+  o.broker.transport_options["connect_timeout_ms"] = 500LL;
+  o.broker.transport_options["rpc_timeout_ms"] = 500LL;
+  auto broker = funboost::make_broker(o);
+
+  // Paused before we connect: the kernel accepts the TCP connection, no handshake comes.
+  std::string handshake_text;
+  server.pause();
+  try {
+    broker->connect();
+  } catch (const funboost::broker_error& e) {
+    handshake_text = e.what();
+  }
+  server.resume();
+  CAPTURE(handshake_text);
+  CHECK(handshake_text.find("q_timeouts") != std::string::npos);
+  CHECK(handshake_text.find("timed out: the TCP connection is open but no AMQP handshake came "
+                            "within 500 ms (connect_timeout_ms)")
+        != std::string::npos);
+  CHECK(handshake_text.find("does not answer in time") != std::string::npos);
+  CHECK(handshake_text.find("lost") == std::string::npos);
+
+  // Paused while connected: a method call waits in vain for its reply.
+  auto conn = broker->connect();
+  std::string rpc_text;
+  server.pause();
+  try {
+    conn->count("q_timeouts");
+  } catch (const funboost::broker_error& e) {
+    rpc_text = e.what();
+  }
+  server.resume();
+  CAPTURE(rpc_text);
+  CHECK(rpc_text.find("timed out: no answer within 500 ms (rpc_timeout_ms)") != std::string::npos);
+  CHECK(rpc_text.find("lost") == std::string::npos);
+  // The broker works again once it runs.
+  CHECK(wait_until([&] {
+    try {
+      broker->connect()->count("q_timeouts");
+      return true;
+    } catch (const funboost::broker_error&) {
+      return false;
+    }
+  }, 60s));
 }

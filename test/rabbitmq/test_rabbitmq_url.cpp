@@ -2,15 +2,21 @@
 // nobody listens on) fails at once with an error naming the broker, the queue and the address.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include <funboost/funboost.hpp>
 
 #include "brokers/rabbitmq/amqp_url.hpp"
+#include "core/log_text.hpp"
 #include "rabbitmq/rabbitmq_server.hpp"
+#include "support/fixtures.hpp"
+#include "support/log_capture.hpp"
+#include "support/silent_listener.hpp"
 
+using namespace std::chrono_literals;
 using funboost::brokers::rabbitmq::parse_amqp_url;
-using funboost::brokers::rabbitmq::redact_url;
+using funboost::detail::redact_url;
 
 TEST_CASE("a full URL is split into user, password, host, port and vhost") {
   auto u = parse_amqp_url("amqp://alice:s3cret@mq.example.com:5673/orders");
@@ -96,6 +102,37 @@ std::string connect_error(const std::string& queue, const std::string& url) {
 
 } // namespace
 
+TEST_CASE("a broker names the address it really uses, never its password: guest on "
+          "127.0.0.1:5672 for an empty URL") {
+  auto broker_of = [](const std::string& url) {
+    funboost::booster_options o;
+    o.queue_name = "q_address";
+    o.broker_kind = funboost::broker_kind::rabbitmq;
+    o.broker.url = url;
+    return funboost::make_broker(o);
+  };
+  CHECK(broker_of("")->address() == "amqp://guest:***@127.0.0.1:5672/");
+  CHECK(broker_of("amqp://alice:Rabbit-Secret@10.0.0.5:5673/orders")->address()
+        == "amqp://alice:***@10.0.0.5:5673/orders");
+  CHECK(broker_of("amqp://bob@[::1]")->address() == "amqp://bob@[::1]:5672/");
+}
+
+TEST_CASE("a URL's stray bytes reach neither an error nor the address raw (found by "
+          "fuzz_amqp_url)") {
+  using namespace std::string_literals;
+  // A NUL cut the error's what() short, before the form to use; a newline forged a line.
+  try {
+    (void) parse_amqp_url("amqp://guest:gu\0\0\0" "27.0.0.1:5672/"s);
+    FAIL("accepted");
+  } catch (const std::invalid_argument& e) {
+    std::string text = e.what();
+    CAPTURE(text);
+    CHECK(text.find("the form is amqp://user:password@host:port/vhost") != std::string::npos);
+    CHECK(text.find('\0') == std::string::npos);
+  }
+  CHECK(parse_amqp_url("amqp://u:p@h\n:5672/\x01v").display() == "amqp://u:***@h\\n:5672/\\x01v");
+}
+
 TEST_CASE("a bad URL gives a broker_error naming the broker, the queue and the URL") {
   auto text = connect_error("q_bad_url", "amqp://guest:topsecret@127.0.0.1:99999/");
   INFO(text);
@@ -124,4 +161,64 @@ TEST_CASE("an unresolvable host says so") {
   CHECK(text.find("q_nohost") != std::string::npos);
   CHECK(text.find("no-such-host.invalid") != std::string::npos);
   CHECK(text.find("resolve") != std::string::npos);
+}
+
+TEST_CASE("a consumer whose RabbitMQ is unreachable logs the address and never the password") {
+  test_support::log_capture logs;
+  logs.clear();
+  auto address = "127.0.0.1:" + std::to_string(rabbitmq_test::free_port()); // nobody listens
+  funboost::runtime rt;
+  funboost::booster_options o;
+  o.queue_name = "q_log_unreachable";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = "amqp://alice:Rabbit-Secret@" + address + "/orders";
+  o.broker.outbox_dir = std::filesystem::temp_directory_path() / "funboost_test_rabbitmq_logs";
+  o.logging.level = funboost::log_level::trace;
+  o.logging.file_dir = "";
+  o.restart_backoff = 100ms;
+  o.restart_backoff_max = 400ms;
+  o.publish_retries = 0;
+  auto b = rt.boost([](int x) { return x; }, o);
+  std::string push_error;
+  try {
+    (void) b.push(1).get(10s);
+  } catch (const funboost::publish_error& e) {
+    push_error = e.what();
+  }
+  b.consume();
+  CHECK(test_support::wait_until(
+    [&] { return logs.containing("queue 'q_log_unreachable': fetcher 0").size() >= 2; }, 60s));
+  b.stop();
+  auto lines = logs.lines();
+  REQUIRE_FALSE(lines.empty());
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find("Rabbit-Secret") == std::string::npos);
+  }
+  CHECK_FALSE(logs.containing(address).empty());
+  CAPTURE(push_error);
+  CHECK(push_error.find("Rabbit-Secret") == std::string::npos);
+  CHECK(push_error.find(address) != std::string::npos);
+  std::filesystem::remove_all(o.broker.outbox_dir);
+}
+
+TEST_CASE("a host that never answers the TCP connect is a connect timeout, not a lost connection") {
+  test_support::silent_listener silent;
+  auto address = "127.0.0.1:" + std::to_string(silent.port());
+  funboost::booster_options o;
+  o.queue_name = "q_connect_timeout";
+  o.broker_kind = funboost::broker_kind::rabbitmq;
+  o.broker.url = "amqp://guest:guest@" + address + "/";
+  o.broker.transport_options["connect_timeout_ms"] = 300LL;
+  std::string text;
+  try {
+    funboost::make_broker(o)->connect();
+  } catch (const funboost::broker_error& e) {
+    text = e.what();
+  }
+  CAPTURE(text);
+  CHECK(text.find(address) != std::string::npos);
+  CHECK(text.find("timed out: no answer within 300 ms (connect_timeout_ms)") != std::string::npos);
+  CHECK(text.find("lost") == std::string::npos);
+  CHECK(text.find("refused") == std::string::npos);
 }

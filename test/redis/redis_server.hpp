@@ -130,11 +130,23 @@ public:
                              + read_file(log));
   }
 
+  /// Freezes the server (SIGSTOP): connections stay open, nothing is answered, as with a
+  /// server blocked by a slow script or paused by the OS. resume() (SIGCONT) undoes it.
+  void pause() {
+    if (pid_ > 0)
+      ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0)
+      ::kill(pid_, SIGCONT);
+  }
+
   /// Stops the server with `sig` (SIGTERM: a clean shutdown; SIGKILL: a crash) and reaps it.
   void stop(int sig = SIGTERM) {
     if (pid_ <= 0)
       return;
     ::kill(pid_, sig);
+    ::kill(pid_, SIGCONT); // a paused server handles SIGTERM only once it runs again
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     int status = 0;
     while (::waitpid(pid_, &status, WNOHANG) == 0) {

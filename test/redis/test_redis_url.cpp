@@ -4,6 +4,8 @@
 #include <funboost/broker.hpp>
 
 #include "brokers/redis/redis_url.hpp"
+#include "core/logging.hpp"
+#include "core/queue_context.hpp"
 
 using funboost::brokers::redis::parse_redis_address;
 
@@ -71,4 +73,44 @@ TEST_CASE("redis url: malformed URLs are rejected with a message naming the queu
                   funboost::broker_error);
   CHECK_THROWS_AS(parse_redis_address(with_url("redis://h", {{"key_prefix", 5LL}})),
                   funboost::broker_error);
+}
+
+TEST_CASE("redis: a broker names the address it really uses, never its password: the default "
+          "for an empty URL, the db of the transport options") {
+  for (const char* kind : {funboost::broker_kind::redis, funboost::broker_kind::redis_stream}) {
+    CAPTURE(kind);
+    auto broker_of = [&](std::string url, std::map<std::string, funboost::transport_value> extra) {
+      auto o = with_url(std::move(url), std::move(extra));
+      o.broker_kind = kind;
+      o.logging.file_dir = "";
+      return funboost::make_broker(o);
+    };
+    CHECK(broker_of("", {})->address() == "redis://127.0.0.1:6379/7");
+    CHECK(broker_of("", {{"db", 3LL}})->address() == "redis://127.0.0.1:6379/3");
+    CHECK(broker_of("redis://:s3cret@10.0.0.5:6380/2", {{"db", 5LL}})->address()
+          == "redis://:***@10.0.0.5:6380/5");
+    CHECK(broker_of("unix:///run/r.sock?password=s3cret", {})->address()
+          == "unix:///run/r.sock?db=7");
+
+    // What the queue's log lines and push receipts say (queue_context::broker_address).
+    funboost::detail::queue_context ctx;
+    ctx.options = with_url("");
+    ctx.options.broker_kind = kind;
+    ctx.broker = broker_of("", {});
+    CHECK(ctx.broker_address() == "redis://127.0.0.1:6379/7");
+  }
+}
+
+TEST_CASE("redis: a URL's stray bytes reach neither an error nor the address raw (found by "
+          "fuzz_redis_url)") {
+  using namespace std::string_literals;
+  // A newline in the URL started a new log line inside the error; a NUL cut what() short.
+  CHECK_THROWS_WITH_AS(parse_redis_address(with_url("redis://:pw@host:63\n79/7\0x"s)),
+                       "redis broker 'redis' for queue 'q1': bad broker URL "
+                       "'redis://:***@host:63\\n79/7\\x00x': the port must be a number "
+                       "from 1 to 65535. Use redis://[:password@]host[:port][/db] or "
+                       "unix:///path/to/redis.sock[?db=N]",
+                       funboost::broker_error);
+  CHECK(parse_redis_address(with_url("redis://us\ter:pw@ho\nst:1/2")).display()
+        == "redis://us\\ter:***@ho\\nst:1/2");
 }

@@ -150,6 +150,7 @@ public:
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<memory_connection>();
   }
+  std::string address() const override { return "in-process memory"; }
 };
 
 } // namespace

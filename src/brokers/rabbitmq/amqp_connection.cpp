@@ -16,6 +16,8 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::rabbitmq {
 
 namespace {
@@ -31,6 +33,11 @@ std::string to_string(amqp_bytes_t bytes) {
   return {static_cast<const char*>(bytes.bytes), bytes.len};
 }
 
+constexpr const char* timeout_advice =
+  "rabbitmq-server does not answer in time: it is overloaded, blocked (a resource alarm) or "
+  "paused, or the network drops packets; check its logs and `rabbitmqctl status`, or raise "
+  "connect_timeout_ms / rpc_timeout_ms if it is only slow. Consumers reconnect by themselves";
+
 constexpr const char* lost_advice =
   "the connection to rabbitmq-server is gone; consumers reconnect by themselves with backoff "
   "and pushes are retried (publish_retries), so check that rabbitmq-server is running and "
@@ -39,7 +46,7 @@ constexpr const char* lost_advice =
 /// A connected, non-blocking TCP socket (what rabbitmq-c's own open leaves), or -1 with `why`
 /// set: rabbitmq-c reports every connect failure as one "socket error", we want the reason.
 int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
-                std::string& why, bool& unresolved) {
+                std::string& why, bool& unresolved, bool& timed_out) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -85,8 +92,10 @@ int connect_tcp(const std::string& host, int port, std::chrono::milliseconds tim
       ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
       break;
     }
+    timed_out = err == ETIMEDOUT;
     why = err == ECONNREFUSED ? "connection refused"
-          : err == ETIMEDOUT  ? "timed out after " + std::to_string(timeout.count()) + " ms"
+          : err == ETIMEDOUT  ? "timed out: no answer within " + std::to_string(timeout.count())
+                                 + " ms (connect_timeout_ms)"
                               : std::string{std::strerror(err)};
     ::close(fd);
     fd = -1;
@@ -98,11 +107,8 @@ int connect_tcp(const std::string& host, int port, std::chrono::milliseconds tim
 } // namespace
 
 std::string describe(const connection_settings& s) {
-  const auto& u = s.url;
-  bool v6 = u.host.find(':') != std::string::npos;
-  std::string host = v6 ? "[" + u.host + "]" : u.host;
-  return "rabbitmq broker for queue '" + s.queue + "' at amqp://" + u.user + "@" + host + ":"
-         + std::to_string(u.port) + "/" + (u.vhost == "/" ? "" : u.vhost);
+  return "rabbitmq broker for queue '" + s.queue + "' at amqp://"
+         + funboost::detail::escape_for_log(s.url.user) + "@" + s.url.address();
 }
 
 std::string amqp_connection::who() const { return describe(settings_); }
@@ -149,10 +155,15 @@ void amqp_connection::open() {
                       + std::to_string(u.port);
   std::string why;
   bool unresolved = false;
-  int fd = connect_tcp(u.host, u.port, settings_.connect_timeout, why, unresolved);
+  bool timed_out = false;
+  int fd = connect_tcp(u.host, u.port, settings_.connect_timeout, why, unresolved, timed_out);
   if (fd < 0 && unresolved)
     fail("connecting to " + where, "cannot resolve the host name '" + u.host + "' (" + why + ")",
          "fix the host in broker.url");
+  if (fd < 0 && timed_out)
+    fail("connecting to " + where, why,
+         "nothing answers at " + where + ": is the host up, or does a firewall drop the packets? "
+           "Fix broker.url, or raise connect_timeout_ms if the network is only slow");
   if (fd < 0)
     fail("connecting to " + where, why,
          "is rabbitmq-server running and listening on " + where
@@ -182,6 +193,12 @@ void amqp_connection::open() {
                                           settings_.heartbeat_seconds, &properties,
                                           AMQP_SASL_METHOD_PLAIN, u.user.c_str(),
                                           u.password.c_str());
+  if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+      && reply.library_error == AMQP_STATUS_TIMEOUT)
+    fail("logging in as '" + u.user + "'",
+         "timed out: the TCP connection is open but no AMQP handshake came within "
+           + std::to_string(settings_.connect_timeout.count()) + " ms (connect_timeout_ms)",
+         timeout_advice);
   if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
       && (reply.library_error == AMQP_STATUS_CONNECTION_CLOSED
           || reply.library_error == AMQP_STATUS_SOCKET_CLOSED)) {
@@ -217,14 +234,17 @@ void amqp_connection::check_status(int status, const std::string& doing) {
 
 void amqp_connection::fail_status(int status, const std::string& doing) {
   std::string detail = amqp_error_string2(status);
+  if (status == AMQP_STATUS_TIMEOUT) // the server is there but silent: not a lost connection
+    fail(doing,
+         "timed out: no answer within " + std::to_string(settings_.rpc_timeout.count())
+           + " ms (rpc_timeout_ms)",
+         timeout_advice);
   if (status == AMQP_STATUS_CONNECTION_CLOSED || status == AMQP_STATUS_SOCKET_CLOSED
       || status == AMQP_STATUS_SOCKET_ERROR)
     detail = "lost the connection (" + detail + ")";
   else if (status == AMQP_STATUS_HEARTBEAT_TIMEOUT)
     detail = "lost the connection (no heartbeat from the server for "
              + std::to_string(2 * settings_.heartbeat_seconds) + " s)";
-  else if (status == AMQP_STATUS_TIMEOUT)
-    detail = "no answer within " + std::to_string(settings_.rpc_timeout.count()) + " ms";
   fail(doing, detail, lost_advice);
 }
 
@@ -252,6 +272,8 @@ void amqp_connection::fail_server_method(const amqp_method_t& method, const std:
     std::snprintf(id, sizeof id, "0x%08x", method.id);
     detail = std::string{"unexpected AMQP method "} + id;
   }
+  // Refused credentials, permissions or vhost: the server's configuration or ours must change.
+  bool configuration = code == AMQP_ACCESS_REFUSED || code == AMQP_NOT_ALLOWED;
   switch (code) {
     case AMQP_ACCESS_REFUSED:
       advice = "check the user name and password in broker.url and the user's permissions on "
@@ -273,13 +295,17 @@ void amqp_connection::fail_server_method(const amqp_method_t& method, const std:
     default:
       break;
   }
-  fail(doing, detail, advice);
+  fail(doing, detail, advice, configuration);
 }
 
 void amqp_connection::fail(const std::string& doing, const std::string& detail,
-                           const std::string& advice) {
+                           const std::string& advice, bool configuration) {
   broken_ = true;
-  throw broker_error(who() + ": " + doing + ": " + detail + "; " + advice);
+  // Escaped whole: host, user and vhost come from the URL and reply texts from the server.
+  auto text = funboost::detail::escape_for_log(who() + ": " + doing + ": " + detail + "; " + advice);
+  if (configuration)
+    throw broker_config_error(text);
+  throw broker_error(text);
 }
 
 } // namespace funboost::brokers::rabbitmq

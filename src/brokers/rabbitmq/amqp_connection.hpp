@@ -46,9 +46,11 @@ public:
   /// basic.cancel): answers it as the protocol asks and throws broker_error.
   [[noreturn]] void fail_server_method(const amqp_method_t& method, const std::string& doing);
 
-  /// Marks the connection broken and throws broker_error: "<who>: <doing>: <detail>; <advice>".
+  /// Marks the connection broken and throws broker_error: "<who>: <doing>: <detail>; <advice>"
+  /// (broker_config_error when `configuration`: the server refuses credentials, permissions or
+  /// the vhost, which waiting will not change).
   [[noreturn]] void fail(const std::string& doing, const std::string& detail,
-                         const std::string& advice);
+                         const std::string& advice, bool configuration = false);
 
   bool broken() const { return broken_; }
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::rabbitmq {
 
 namespace {
@@ -10,8 +12,10 @@ namespace {
 constexpr const char* url_form = "amqp://user:password@host:port/vhost";
 
 [[noreturn]] void bad(const std::string& url, const std::string& why) {
-  throw std::invalid_argument("bad RabbitMQ URL '" + redact_url(url) + "': " + why + "; the form is "
-                              + url_form + " (e.g. amqp://guest:guest@127.0.0.1:5672/)");
+  // Escaped whole: `why` may quote parts of the URL, which may hold any byte.
+  throw std::invalid_argument(detail::escape_for_log(
+    "bad RabbitMQ URL '" + detail::redact_url(url) + "': " + why + "; the form is " + url_form
+    + " (e.g. amqp://guest:guest@127.0.0.1:5672/)"));
 }
 
 int hex_value(char c) {
@@ -44,22 +48,16 @@ std::string percent_decode(const std::string& url, std::string_view part) {
 
 } // namespace
 
-std::string redact_url(const std::string& url) {
-  auto start = url.find("://");
-  start = start == std::string::npos ? 0 : start + 3;
-  auto at = url.rfind('@');
-  if (at == std::string::npos || at < start)
-    return url;
-  auto colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at)
-    return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
-
 std::string amqp_url::address() const {
   bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/"
-         + (vhost == "/" ? "" : vhost);
+  // Escaped: host and vhost are percent-decoded, so they may hold any byte.
+  return detail::escape_for_log((v6 ? "[" + host + "]" : host) + ":" + std::to_string(port)
+                                + "/" + (vhost == "/" ? "" : vhost));
+}
+
+std::string amqp_url::display() const {
+  return "amqp://" + detail::escape_for_log(user) + (password.empty() ? "" : ":***") + "@"
+         + address();
 }
 
 amqp_url parse_amqp_url(const std::string& url) {

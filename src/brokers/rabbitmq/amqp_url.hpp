@@ -12,16 +12,16 @@ struct amqp_url {
   int port = 5672;
   std::string vhost = "/";
 
-  /// host:port/vhost, without credentials: safe to put in logs and error messages.
+  /// host:port/vhost, without credentials and escaped: safe to put in logs and error messages.
   std::string address() const;
+  /// amqp://user[:***]@host:port/vhost: the whole URL as used (defaults applied), escaped, for
+  /// logs.
+  std::string display() const;
 };
 
 /// Parses `url`. An empty string means amqp://guest:guest@127.0.0.1:5672/. A missing or empty
 /// path means vhost "/" (write %2F for it explicitly, or a name for another vhost).
 /// Throws std::invalid_argument saying what is wrong and what the form is.
 amqp_url parse_amqp_url(const std::string& url);
-
-/// `url` with its password replaced by "***", for error messages and logs.
-std::string redact_url(const std::string& url);
 
 } // namespace funboost::brokers::rabbitmq

@@ -482,6 +482,7 @@ public:
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<rabbitmq_connection>(settings_);
   }
+  std::string address() const override { return settings_->connection.url.display(); }
 
 private:
   std::shared_ptr<const rabbitmq_settings> settings_;

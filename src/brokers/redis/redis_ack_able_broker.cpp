@@ -81,7 +81,10 @@ class ack_able_broker final : public redis_broker_base,
                               public std::enable_shared_from_this<ack_able_broker> {
 public:
   explicit ack_able_broker(const booster_options& options)
-    : redis_broker_base(options, "REDIS_ACK_ABLE") {}
+    : redis_broker_base(options, "REDIS_ACK_ABLE"),
+      unmarked_cap_(options.max_crash_deliveries > 0
+                      ? std::max(options.max_crash_deliveries - 1, 1)
+                      : 0) {}
 
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<ack_able_connection>(shared_from_this(), open());
@@ -130,7 +133,7 @@ public:
     auto marks = running_marks_key();
     return redis_broker_base::keeper(
       [=, this](redis_connection& conn, const std::vector<std::string>& dead) {
-        std::vector<std::string> args{expiry, prefix};
+        std::vector<std::string> args{expiry, prefix, std::to_string(unmarked_cap_)};
         args.insert(args.end(), dead.begin(), dead.end());
         auto reply = conn.eval(scripts::ack_able_recover,
                                {lock, heartbeat, registry, queue_key, counts, marks}, args);
@@ -145,6 +148,7 @@ public:
   }
 
 private:
+  int unmarked_cap_; // see scripts::ack_able_recover
   std::mutex parked_mutex_; // fetchers of several slots connect on their own threads
   std::unordered_map<uint32_t, consumer_identity> parked_;
 };

@@ -39,6 +39,9 @@ public:
   /// The keeper, made on first use with `recover` (called from maintain()).
   redis_keeper& keeper(redis_keeper::recover_fn recover);
 
+  /// redis://[:***@]host:port/db as really used: the defaults and transport options applied.
+  std::string address() const override { return where_.address.display(); }
+
   std::chrono::milliseconds maintain() override;
   void on_maintenance_needed(std::function<void()> wake) override;
 

@@ -8,6 +8,8 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::redis {
 
 namespace {
@@ -19,18 +21,64 @@ timeval to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
-std::string advice_for(const std::string& what) {
-  if (what.find("NOAUTH") != std::string::npos || what.find("WRONGPASS") != std::string::npos
-      || what.find("invalid password") != std::string::npos
-      || what.find("invalid username-password") != std::string::npos)
-    return "check the password in the broker URL (redis://:password@host:port/db)";
-  if (what.find("DB index") != std::string::npos)
-    return "use a db number the server has (see 'databases' in redis.conf)";
-  if (what.find("WRONGTYPE") != std::string::npos)
-    return "another program uses this key with a different type; pick another queue name or "
-           "broker kind";
-  return "check that redis-server is running and reachable at this address; consuming "
-         "resumes by itself once it is";
+/// hiredis 0.14 reports a socket timeout as an I/O error with errno's text: EAGAIN from a
+/// read or write past SO_RCVTIMEO/SO_SNDTIMEO, ETIMEDOUT from a connect. (1.x has its own code.)
+bool timed_out(const redisContext* c) {
+#ifdef REDIS_ERR_TIMEOUT
+  if (c->err == REDIS_ERR_TIMEOUT)
+    return true;
+#endif
+  return c->err == REDIS_ERR_IO
+         && (std::strcmp(c->errstr, std::strerror(EAGAIN)) == 0
+             || std::strcmp(c->errstr, std::strerror(ETIMEDOUT)) == 0);
+}
+
+constexpr const char* timeout_advice
+  = "the server is up but does not answer in time: it is overloaded or blocked (a slow command "
+    "or Lua script, a paused process) or the network drops packets; raise connect_timeout_ms / "
+    "command_timeout_ms if it is only slow. Consuming resumes by itself once it answers";
+
+/// What a failure means and what to do about it, from its text (hiredis' error or the
+/// server's error reply).
+struct diagnosis {
+  std::string advice;
+  bool configuration = false; // the server refuses our configuration: retrying cannot help
+};
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+diagnosis diagnose(const std::string& what) {
+  if (contains(what, "timed out"))
+    return {timeout_advice};
+  if (contains(what, "NOAUTH"))
+    return {"the server needs a password: set it in the broker URL "
+            "(redis://:password@host:port/db) or transport_options.password",
+            true};
+  if (contains(what, "WRONGPASS") || contains(what, "invalid password")
+      || contains(what, "invalid username-password"))
+    return {"wrong password (or user name): set the right one in the broker URL "
+            "(redis://:password@host:port/db) or transport_options.password",
+            true};
+  if (contains(what, "without any password configured"))
+    return {"the server has no password: remove it from the broker URL, or set requirepass "
+            "on the server",
+            true};
+  if (contains(what, "DB index"))
+    return {"the server has no such database: use a db number below the server's "
+            "'databases' setting (redis.conf; 16 by default) in the broker URL or "
+            "transport_options.db",
+            true};
+  if (contains(what, "NOPERM"))
+    return {"the Redis user may not run this command or use this key: grant it with ACL SETUSER, "
+            "or use another user in the broker URL",
+            true};
+  if (contains(what, "WRONGTYPE"))
+    return {"another program uses this key with a different type; pick another queue name or "
+            "broker kind"};
+  return {"check that redis-server is running and reachable at this address; consuming "
+          "resumes by itself once it is"};
 }
 
 std::string first_words(const command& words) {
@@ -82,10 +130,13 @@ redis_connection::redis_connection(redis_where where) : where_(std::move(where))
   if (!ctx_)
     fail("cannot allocate a hiredis context");
   if (ctx_->err) {
-    std::string err = ctx_->errstr;
+    std::string what = timed_out(ctx_) ? "cannot connect: timed out, no answer within "
+                                           + std::to_string(a.connect_timeout.count())
+                                           + " ms (connect_timeout_ms)"
+                                       : "cannot connect (" + std::string{ctx_->errstr} + ")";
     redisFree(ctx_);
     ctx_ = nullptr;
-    fail("cannot connect (" + err + ")");
+    fail(what);
   }
   set_timeout(a.command_timeout);
   if (!a.is_unix)
@@ -111,24 +162,34 @@ std::string redis_connection::describe() const {
 }
 
 void redis_connection::fail(const std::string& what) const {
-  throw broker_error(describe() + ": " + what + "; " + advice_for(what));
+  auto d = diagnose(what);
+  // Escaped whole: the address comes from the URL and reply texts from the server.
+  auto text = detail::escape_for_log(describe() + ": " + what + "; " + d.advice);
+  if (d.configuration)
+    throw broker_config_error(text);
+  throw broker_error(text);
 }
 
 void redis_connection::set_timeout(std::chrono::milliseconds timeout) {
-  if (ctx_ && ctx_->err == 0)
-    redisSetTimeout(ctx_, to_timeval(timeout));
+  if (ctx_ && ctx_->err == 0 && redisSetTimeout(ctx_, to_timeval(timeout)) == REDIS_OK)
+    timeout_ = timeout;
 }
 
 reply_ptr redis_connection::read_reply() {
   void* raw = nullptr;
-  if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw)
-    fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
-  return reply_ptr{static_cast<redisReply*>(raw)};
+  if (redisGetReply(ctx_, &raw) == REDIS_OK && raw)
+    return reply_ptr{static_cast<redisReply*>(raw)};
+  // A timeout is no lost connection: the server is there but slow, blocked or paused. Both
+  // leave this connection unusable (a late reply would answer the wrong command).
+  if (timed_out(ctx_))
+    fail("timed out: no reply within " + std::to_string(timeout_.count())
+         + " ms (command_timeout_ms)");
+  fail(std::string{"connection lost ("} + (ctx_->errstr[0] ? ctx_->errstr : "no reply") + ")");
 }
 
 std::vector<reply_ptr> redis_connection::read_pushed(std::chrono::milliseconds wait) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<reply_ptr> out;
   pollfd p{ctx_->fd, POLLIN, 0};
   int ready = ::poll(&p, 1, static_cast<int>(wait.count()));
@@ -155,7 +216,7 @@ void redis_connection::throw_if_error_reply(const reply_ptr& reply,
 
 reply_ptr redis_connection::run_allow_error(const command& words) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   argv.reserve(words.size());
@@ -178,7 +239,7 @@ reply_ptr redis_connection::run(const command& words) {
 
 std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
   if (!usable())
-    fail("the connection was lost earlier");
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& words : commands) {

@@ -68,7 +68,8 @@ public:
   /// "redis broker 'redis' for queue 'q' at redis://host:port/db" (no password).
   std::string describe() const;
 
-  /// Throws broker_error: "<describe()>: <what>; <advice>".
+  /// Throws broker_error: "<describe()>: <what>; <advice>"; broker_config_error when `what`
+  /// is the server refusing our configuration (NOAUTH, WRONGPASS, a DB index it lacks, NOPERM).
   [[noreturn]] void fail(const std::string& what) const;
 
 private:
@@ -77,6 +78,7 @@ private:
 
   redis_where where_;
   redisContext* ctx_ = nullptr;
+  std::chrono::milliseconds timeout_{0}; // the socket timeout in effect, for error texts
   std::unordered_map<std::string, std::string> script_shas_; // script text -> SHA1
 };
 

@@ -69,8 +69,9 @@ const std::string_view ack_able_recover = FUNBOOST_LUA_ALIVE R"lua(
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return {-1} end
 local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
 local prefix = ARGV[2]
+local unmarked_cap = tonumber(ARGV[3])
 local dead = {}
-for i = 3, #ARGV do dead[ARGV[i]] = true end
+for i = 4, #ARGV do dead[ARGV[i]] = true end
 local moved = 0
 local blamed = {}
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
@@ -84,7 +85,11 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
           redis.call('HINCRBY', KEYS[5], running, 1)
           blamed[#blamed + 1] = running
         else
-          for _, m in ipairs(msgs) do redis.call('HINCRBY', KEYS[5], m, 1) end
+          for _, m in ipairs(msgs) do
+            if tonumber(redis.call('HGET', KEYS[5], m) or '0') < unmarked_cap then
+              redis.call('HINCRBY', KEYS[5], m, 1)
+            end
+          end
         end
         redis.call('EXPIRE', KEYS[5], 604800)
       end

@@ -22,12 +22,16 @@ extern const std::string_view ack_able_fetch;
 
 /// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] unack registry, KEYS[4] queue list,
 /// KEYS[5] crash counts hash (field = message), KEYS[6] running marks hash (field = consumer
-/// id); ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3..] ids
-/// known dead (lost connections of a live process). Under the lock (SET NX EX 30), pushes back
-/// every registered unack zset whose consumer has no live heartbeat (or is known dead) and
-/// deletes it. A consumer without a heartbeat died: its marked running message (a suspect run
-/// alone), else every message it held, gets its crash count incremented. Returns {moved, the
-/// marked messages blamed...}, or {-1} when another consumer holds the lock.
+/// id); ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3] the
+/// highest count a death with no marked message may give (max_crash_deliveries - 1, at least
+/// 1; 0 = count nothing), ARGV[4..] ids known dead (lost connections of a live process). Under
+/// the lock (SET NX EX 30), pushes back every registered unack zset whose consumer has no live
+/// heartbeat (or is known dead) and deletes it. A consumer without a heartbeat died: its marked
+/// running message (a suspect run alone) gets its crash count incremented; with none marked,
+/// every message it held does, but not beyond ARGV[3]: only a death while a task ran alone can
+/// send it to the dead-letter queue, so prefetched healthy tasks caught in several deaths never
+/// are. Returns {moved, the marked messages blamed...}, or {-1} when another consumer holds
+/// the lock.
 extern const std::string_view ack_able_recover;
 
 /// KEYS[1] unack zset, KEYS[2] queue list, KEYS[3] unack registry, KEYS[4] heartbeat set,

@@ -5,15 +5,18 @@
 
 #include <funboost/broker.hpp>
 
+#include "core/log_text.hpp"
+
 namespace funboost::brokers::redis {
 
 namespace {
 
 [[noreturn]] void bad_url(const booster_options& o, const std::string& why) {
-  throw broker_error("redis broker '" + o.broker_kind + "' for queue '" + o.queue_name
-                     + "': bad broker URL '" + o.broker.url + "': " + why
-                     + ". Use redis://[:password@]host[:port][/db] or "
-                       "unix:///path/to/redis.sock[?db=N]");
+  // Escaped whole: `why` may quote parts of the URL, which may hold any byte.
+  throw broker_error(detail::escape_for_log(
+    "redis broker '" + o.broker_kind + "' for queue '" + o.queue_name + "': bad broker URL '"
+    + detail::redact_url(o.broker.url) + "': " + why
+    + ". Use redis://[:password@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"));
 }
 
 bool parse_int(std::string_view text, int& out) {
@@ -47,10 +50,11 @@ std::string percent_decode(std::string_view s) {
 std::string redis_address::display() const {
   std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
   if (is_unix)
-    return "unix://" + socket_path + "?db=" + std::to_string(db);
+    return detail::escape_for_log("unix://" + socket_path + "?db=" + std::to_string(db));
   bool v6 = host.find(':') != std::string::npos;
-  return "redis://" + auth + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/"
-         + std::to_string(db);
+  // Escaped: host and user come from the URL as written, any byte included.
+  return detail::escape_for_log("redis://" + auth + (v6 ? "[" + host + "]" : host) + ":"
+                                + std::to_string(port) + "/" + std::to_string(db));
 }
 
 long long transport_int(const booster_options& o, const std::string& name, long long fallback) {

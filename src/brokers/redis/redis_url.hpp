@@ -27,7 +27,7 @@ struct redis_address {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};
 
-  /// The address for messages: the URL without the password.
+  /// The address for messages: the URL without the password, escaped for one log line.
   std::string display() const;
 };
 
