@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -156,4 +157,42 @@ TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter 
   // Nothing left behind: no crash count of a finished task, no task still queued.
   CHECK(client.integer({"HLEN", "funboost_crash_deliveries:" + queue}) == 0);
   CHECK(client.integer({"LLEN", queue}) == 0);
+}
+
+namespace {
+std::atomic<int> held_runs{0};
+int held_task(int i) {
+  ++held_runs;
+  return i;
+}
+} // namespace
+
+TEST_CASE("redis: a death with no task marked running never takes a held task to "
+          "max_crash_deliveries: only a death while it ran alone does") {
+  redis_server server;
+  const std::string queue = "poison_cap";
+  redis_client client{server.port()};
+  // A consumer that died (no heartbeat) holding a healthy task that two earlier deaths of
+  // consumers holding it already counted, with nothing marked running: it was prefetched, or
+  // waited as a suspect to run alone.
+  std::string body = R"({"i":7,"extra":{"task_id":"held-7","publish_time":1.5,)"
+                     R"("publish_time_format":"2026-11-24 10:00:00"}})";
+  std::string dead_key = queue + "__unack_id_dead-consumer";
+  client.run({"ZADD", dead_key, "1", body});
+  client.run({"SADD", "funboost_unack_registry:" + queue, dead_key});
+  client.run({"HSET", "funboost_crash_deliveries:" + queue, body, "2"});
+
+  funboost::runtime rt;
+  auto o = funboost::test::redis_options(server, funboost::broker_kind::redis, queue, {"i"});
+  o.max_crash_deliveries = 3;
+  o.is_using_rpc_mode = false;
+  o.broker.transport_options["recover_interval_ms"] = 200LL;
+  auto b = rt.boost(held_task, o);
+  b.consume();
+  // Recovery gives it back: a third count would send it to the dead-letter queue unrun.
+  REQUIRE(wait_until([] { return held_runs.load() == 1; }, 30s));
+  CHECK(client.integer({"LLEN", queue + "_dlx"}) == 0);
+  CHECK(wait_until(
+    [&] { return client.integer({"HLEN", "funboost_crash_deliveries:" + queue}) == 0; }, 10s));
+  b.stop();
 }
