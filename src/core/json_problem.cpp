@@ -6,6 +6,7 @@
 
 #include <funboost/codec.hpp>
 
+#include "core/hex_digit.hpp"
 #include "core/log_text.hpp"
 
 namespace funboost::detail {
@@ -14,16 +15,6 @@ namespace {
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /// A double literal that does not fit: true for overflow (1e400), false for underflow
@@ -232,7 +223,7 @@ private:
       return -1;
     int code = 0;
     for (std::size_t i = at + 2; i < at + 6; ++i) {
-      int d = hex_digit(text_[i]);
+      int d = detail::hex_digit(text_[i]);
       if (d < 0)
         return -1;
       code = code * 16 + d;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "core/hex_digit.hpp"
 #include "core/log_text.hpp"
 
 namespace funboost::brokers::rabbitmq {
@@ -18,16 +19,6 @@ constexpr const char* url_form = "amqp://user:password@host:port/vhost";
     + " (e.g. amqp://guest:guest@127.0.0.1:5672/)"));
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 std::string percent_decode(const std::string& url, std::string_view part) {
   std::string out;
   out.reserve(part.size());
@@ -36,8 +27,8 @@ std::string percent_decode(const std::string& url, std::string_view part) {
       out.push_back(part[i]);
       continue;
     }
-    int hi = i + 2 < part.size() ? hex_value(part[i + 1]) : -1;
-    int lo = i + 2 < part.size() ? hex_value(part[i + 2]) : -1;
+    int hi = i + 2 < part.size() ? detail::hex_digit(part[i + 1]) : -1;
+    int lo = i + 2 < part.size() ? detail::hex_digit(part[i + 2]) : -1;
     if (hi < 0 || lo < 0)
       bad(url, "'%' must be followed by two hex digits");
     out.push_back(static_cast<char>(hi * 16 + lo));
