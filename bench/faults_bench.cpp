@@ -28,6 +28,8 @@
 
 #include <funboost/funboost.hpp>
 
+#include "../test/support/child_process.hpp"
+
 #include "../test/redis/redis_client.hpp"
 #include "../test/redis/redis_server.hpp"
 #ifdef FAULTS_BENCH_RABBITMQ
@@ -37,6 +39,7 @@
 #include "bench_report.hpp"
 
 using namespace std::chrono_literals;
+using funboost::test::kill_and_reap;
 using clock_type = std::chrono::steady_clock;
 using funboost::test::redis_client;
 using funboost::test::redis_server;
@@ -152,12 +155,6 @@ pid_t spawn_consumer(const sigkill_setup& setup, int conn_num) {
     ::_exit(127);
   }
   return pid;
-}
-
-void kill_and_reap(pid_t pid) {
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
 }
 
 struct run_counts {

@@ -16,12 +16,15 @@
 
 #include <funboost/funboost.hpp>
 
+#include "support/child_process.hpp"
+
 #include "redis_client.hpp"
 #include "redis_server.hpp"
 #include "redis_test_support.hpp"
 #include "sigkill_task.hpp"
 
 using namespace std::chrono_literals;
+using funboost::test::kill_and_reap;
 using funboost::test::redis_client;
 using funboost::test::redis_server;
 using funboost::test::wait_until;
@@ -45,12 +48,6 @@ pid_t start_consumer(int port, const std::string& queue, bool poison,
     ::_exit(127);
   }
   return pid;
-}
-
-void kill_and_reap(pid_t pid) {
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
 }
 
 /// A producer in this process that pushes to `queue` and never consumes.
