@@ -85,6 +85,16 @@ TEST_CASE("a missing argument is a decode error naming it and its type") {
                        funboost::decode_error);
 }
 
+TEST_CASE("an argument the function does not take is a decode error naming it and the "
+          "parameters; extra is funboost's and allowed") {
+  auto fn = bind<int, int, int>([](int x, int y) { return x + y; }, {"x", "y"});
+  CHECK_THROWS_WITH_AS(call(fn, R"({"x":1,"y":2,"z":3})"),
+                       "unknown argument 'z': the function takes (x, y); remove it from the "
+                       "message or fix its name",
+                       funboost::decode_error);
+  CHECK(call(fn, R"({"x":1,"y":2,"extra":{"task_id":"t"}})").result_json == "3");
+}
+
 TEST_CASE("a wrong type is a decode error naming argument, expected and found") {
   auto fn = bind<int, int, int>([](int x, int y) { return x + y; }, {"x", "y"});
   try {

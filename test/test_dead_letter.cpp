@@ -53,6 +53,29 @@ TEST_CASE("malformed messages are dead-lettered and the next one runs") {
   CHECK(wait_until([&] { return sum == 44; })); // still consuming
 }
 
+TEST_CASE("a message with an argument the function does not take is not run: it fails, is "
+          "dead-lettered and the log names the queue, the task and the argument") {
+  test_support::log_capture logs;
+  logs.clear();
+  funboost::runtime rt;
+  std::atomic<int> runs{0};
+  auto o = memory_queue("dlq_unknown_arg");
+  o.arg_names = {"x", "y"};
+  o.concurrent_num = 1;
+  auto b = rt.boost([&](int, int) { ++runs; }, o);
+  auto conn = funboost::make_broker(o)->connect();
+  // What a Python producer without funboost's publish check (or a typo'd hand-written message)
+  // sends: funboost's own consumer fails it with a TypeError.
+  std::vector<std::string> bad{R"({"x":1,"y":2,"z":3,"extra":{"task_id":"has-z"}})"};
+  conn->publish("dlq_unknown_arg", bad);
+  b.consume();
+  REQUIRE(wait_until([&] { return conn->count("dlq_unknown_arg_dlx") == 1; }));
+  CHECK(runs == 0);
+  CHECK(drain("dlq_unknown_arg_dlx") == bad);
+  CHECK(logs.any_contains("queue 'dlq_unknown_arg': task has-z: unknown argument 'z': the "
+                      "function takes (x, y)"));
+}
+
 TEST_CASE("with dead_letter_on_failure, tasks that exhaust retries go to the DLQ too") {
   funboost::runtime rt;
   auto o = memory_queue("dlq_failed");

@@ -163,6 +163,36 @@ TEST_CASE("bad kwargs are refused with bad_message naming the queue and the argu
   CHECK(b.message_count() == 0); // nothing bad was published
 }
 
+TEST_CASE("a push to the queue's supervisor is checked and written as one to the node") {
+  funboost::runtime rt;
+  auto o = memory_queue("node_supervisor_push");
+  o.arg_names = {"x", "y"};
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost(add, o);
+  caf::scoped_actor self{rt.system()};
+  auto push = [&](std::string kwargs) {
+    std::pair<std::optional<funboost::push_receipt>, caf::error> out;
+    self->request(b.supervisor(), 10s, funboost::push_atom_v, std::move(kwargs))
+      .receive([&](funboost::push_receipt& r) { out.first = std::move(r); },
+               [&](caf::error& e) { out.second = std::move(e); });
+    return out;
+  };
+  auto [refused, unknown] = push(R"({"x":1,"y":2,"z":3})");
+  CHECK_FALSE(refused);
+  CHECK(unknown == funboost::ec::bad_message);
+  CHECK(text_of(rt, unknown).find("queue 'node_supervisor_push': unknown argument 'z'")
+        != std::string::npos);
+  CHECK(b.message_count() == 0);
+  auto [receipt, err] = push(R"({"x":1,"y":2})");
+  REQUIRE(receipt);
+  // The booster is in RPC mode: the message says so, for a consumer of any language.
+  auto conn = funboost::make_broker(o)->connect();
+  std::vector<funboost::fetched_message> out;
+  REQUIRE(conn->fetch("node_supervisor_push", 1, 100ms, out) == 1);
+  CHECK(out[0].body.rfind(R"({"x":1,"y":2,"extra":{"is_using_rpc_mode":true,"task_id":")", 0)
+        == 0);
+}
+
 TEST_CASE("waiting for a result that never comes answers timeout") {
   funboost::runtime rt;
   auto [result, err] = ask<funboost::task_result>(rt, funboost::result_atom_v,

@@ -9,13 +9,15 @@
 
 namespace {
 
-/// Pops the one raw message waiting in `queue` from the in-memory broker.
+/// Pops the first raw message waiting in `queue` from the in-memory broker.
 std::string pop_raw(const std::string& queue) {
   funboost::booster_options o;
   o.queue_name = queue;
   auto conn = funboost::make_broker(o)->connect();
   std::vector<funboost::fetched_message> out;
   REQUIRE(conn->fetch(queue, 1, std::chrono::milliseconds(100), out) == 1);
+  uint64_t tag = out[0].delivery_tag;
+  conn->ack(queue, {&tag, 1}); // or closing the connection would give it back
   return out[0].body;
 }
 
@@ -33,7 +35,7 @@ TEST_CASE("push writes arguments by name first, then extra with task_id and publ
   auto r = b.push(1, 2);
   auto body = pop_raw("wire_push");
   std::regex shape(R"re(^\{"x":1,"y":2,"extra":\{"task_id":"([0-9a-f-]{36})",)re"
-                   R"re("publish_time":(\d{10}\.\d{4}),"publish_time_format":")re"
+                   R"re("publish_time":(\d{10}\.(?:0|\d{0,3}[1-9])),"publish_time_format":")re"
                    R"re((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)"\}\}$)re");
   std::smatch m;
   REQUIRE_MESSAGE(std::regex_match(body, m, shape), body);
@@ -90,4 +92,57 @@ TEST_CASE("publish rejects what is not a JSON object, and a hand-written extra")
   CHECK_THROWS_AS(b.publish("{\"x\":"), std::invalid_argument);
   CHECK_THROWS_AS(b.publish(R"({"x":1,"extra":{}})"), std::invalid_argument);
   CHECK(b.message_count() == 0);
+}
+
+TEST_CASE("publish_time is Python's round(time.time(), 4) as Python prints it") {
+  auto text = [](int64_t micros) {
+    char buf[32];
+    return std::string{funboost::publish_time_text(micros, buf)};
+  };
+  CHECK(text(1774348711212800) == "1774348711.2128");
+  CHECK(text(1774348711210000) == "1774348711.21");   // no trailing zeros
+  CHECK(text(1774348711000000) == "1774348711.0");    // a whole second keeps ".0"
+  CHECK(text(1774348711000049) == "1774348711.0");    // rounded down
+  CHECK(text(1774348711000050) == "1774348711.0001"); // rounded up, leading zeros kept
+  CHECK(text(1774348711999950) == "1774348712.0");    // rounding carries into the second
+  CHECK(text(1774348711050000) == "1774348711.05");
+}
+
+TEST_CASE("an RPC booster marks every message it writes with is_using_rpc_mode, a plain one "
+          "does not") {
+  funboost::runtime rt;
+  auto o = test_support::memory_queue("wire_rpc_flag");
+  o.arg_names = {"x", "y"};
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost(add, o);
+  auto rpc_prefix = std::string{R"({"x":1,"y":2,"extra":{"is_using_rpc_mode":true,"task_id":)"};
+  b.push(1, 2);
+  CHECK(pop_raw("wire_rpc_flag").rfind(rpc_prefix, 0) == 0);
+  b.push_many({{1, 2}});
+  CHECK(pop_raw("wire_rpc_flag").rfind(rpc_prefix, 0) == 0);
+  b.publish(R"({"x":1,"y":2})");
+  CHECK(pop_raw("wire_rpc_flag").rfind(rpc_prefix, 0) == 0);
+
+  auto plain_options = test_support::memory_queue("wire_no_rpc_flag");
+  plain_options.arg_names = {"x", "y"};
+  auto plain = rt.boost(add, plain_options);
+  plain.push(1, 2);
+  CHECK(pop_raw("wire_no_rpc_flag").rfind(R"({"x":1,"y":2,"extra":{"task_id":)", 0) == 0);
+  plain.publish(R"({"x":1,"y":2})", {.is_using_rpc_mode = true}); // per message
+  auto per_message = pop_raw("wire_no_rpc_flag");
+  CHECK_MESSAGE(per_message.rfind(rpc_prefix, 0) == 0, per_message);
+}
+
+TEST_CASE("publish refuses an argument the function does not take, naming the queue and the "
+          "key, as funboost's FuncParamsError does") {
+  funboost::runtime rt;
+  auto o = test_support::memory_queue("wire_unknown_kwarg");
+  o.arg_names = {"x", "y"};
+  auto b = rt.boost(add, o);
+  CHECK_THROWS_WITH_AS(b.publish(R"({"x":1,"y":2,"z":3})"),
+                       doctest::Contains("queue 'wire_unknown_kwarg': unknown argument 'z'"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(b.publish(R"({"x":1})"),
+                       doctest::Contains("missing argument 'y'"), std::invalid_argument);
+  CHECK(b.message_count() == 0); // nothing was published
 }

@@ -57,6 +57,7 @@ public:
 
   booster(std::shared_ptr<detail::booster_core> core, std::function<R(Args...)> fn)
     : core_(std::move(core)), fn_(std::move(fn)) {
+    message_options_ = with_booster_rpc({}, core_->options().is_using_rpc_mode);
     const auto& names = core_->options().arg_names;
     for (std::size_t i = 0; i < names.size(); ++i) {
       std::string key = i == 0 ? "" : ",";
@@ -96,7 +97,8 @@ public:
 
   /// Sends one task from a JSON object of keyword arguments, with per-task options
   /// (a caller-chosen task_id, max_retry_times, RPC). Throws std::invalid_argument if
-  /// `kwargs_json` is not a JSON object.
+  /// `kwargs_json` is not a JSON object, names an argument the function does not take or lacks
+  /// a required one (as funboost's FuncParamsError), naming the queue and the argument.
   async_result<R> publish(std::string_view kwargs_json, const task_options& options = {}) const {
     return async_result<R>{core_->publish_kwargs(kwargs_json, options)};
   }
@@ -133,11 +135,13 @@ private:
     json_writer w{body};
     std::size_t i = 0;
     ((w.raw(keys_[i++]), encode(w, args)), ...);
-    task_id = finish_message(body, {}, core_->options().publish_time_utc_offset_minutes);
+    task_id = finish_message(body, message_options_,
+                             core_->options().publish_time_utc_offset_minutes);
     return body;
   }
 
   std::shared_ptr<detail::booster_core> core_;
+  task_options message_options_; // what push() writes into extra (RPC mode)
   std::function<R(Args...)> fn_;
   std::vector<std::string> keys_; // `"name":` with its leading comma, pre-escaped
 };

@@ -112,7 +112,26 @@ public:
   const std::string& expected() const noexcept { return expected_; }
   const std::string& found() const noexcept { return found_; }
 
+  /// A key of the message that names none of the function's parameters. Python funboost's
+  /// consumer fails such a task too (a TypeError for the unexpected keyword argument), so a
+  /// misspelt argument is never silently dropped.
+  static decode_error unknown_argument(const std::string& name,
+                                       const std::vector<std::string>& parameters) {
+    std::string list;
+    for (const auto& p : parameters)
+      list += (list.empty() ? "" : ", ") + p;
+    return decode_error{whole_text{},
+                        "unknown argument '" + name + "': the function takes (" + list
+                          + "); remove it from the message or fix its name",
+                        name};
+  }
+
 private:
+  struct whole_text {};
+  decode_error(whole_text, const std::string& text, std::string path)
+    : std::runtime_error(text), path_(std::move(path)), expected_("a parameter of the function"),
+      found_("an unknown argument") {}
+
   std::string path_, expected_, found_;
 };
 

@@ -22,7 +22,7 @@ struct call_outcome {
 };
 
 /// Runs a task from its message's JSON object. Throws decode_error when an argument is
-/// missing or has the wrong type (the message is bad, not the function). Exceptions the user's
+/// missing, has the wrong type or names no parameter (the message is bad, not the function). Exceptions the user's
 /// function throws come back as !ok. Anything else that escapes (e.g. a result that cannot be
 /// encoded) is a crash of the worker running it.
 using task_function = std::function<call_outcome(simdjson::dom::object message)>;
@@ -55,9 +55,26 @@ inline std::vector<std::string> default_arg_names(std::size_t count) {
 }
 
 namespace detail {
+/// Every key but "extra" must name a parameter, as in funboost (a keyword argument the
+/// function does not take fails the task there).
+inline void reject_unknown_arguments(simdjson::dom::object message,
+                                     const std::vector<std::string>& names) {
+  for (auto [key, value] : message) {
+    (void) value;
+    if (key == "extra")
+      continue;
+    bool known = false;
+    for (const auto& name : names)
+      known = known || name == key;
+    if (!known)
+      throw decode_error::unknown_argument(std::string{key}, names);
+  }
+}
+
 template <class R, class... Args, class F, std::size_t... I>
 call_outcome call_with_message(F& fn, const std::vector<std::string>& names,
                                simdjson::dom::object message, std::index_sequence<I...>) {
+  reject_unknown_arguments(message, names);
   std::tuple<std::decay_t<Args>...> args{decode_argument<std::decay_t<Args>>(message, names[I])...};
   call_outcome out;
   if constexpr (std::is_void_v<R>) {

@@ -59,14 +59,15 @@ caf::result<push_receipt> push(self_ptr self, const std::string& queue,
     return caf::make_error(ec::bad_message, problem);
   std::string id;
   std::string body;
+  auto written = with_booster_rpc(options, e.info.is_using_rpc_mode);
   try {
-    body = message_from_kwargs(kwargs, options, e.ctx->options.publish_time_utc_offset_minutes,
+    body = message_from_kwargs(kwargs, written, e.ctx->options.publish_time_utc_offset_minutes,
                                id);
   } catch (const std::exception& ex) {
     return caf::make_error(ec::bad_message, "queue '" + queue + "': " + ex.what());
   }
-  bool rpc = options.is_using_rpc_mode || e.info.is_using_rpc_mode;
-  return publish_one(self, *e.ctx, e.publisher, std::move(body), std::move(id), rpc);
+  return publish_one(self, *e.ctx, e.publisher, std::move(body), std::move(id),
+                     written.is_using_rpc_mode);
 }
 
 caf::result<task_result> await_result(self_ptr self, const std::string& task_id,

@@ -14,6 +14,7 @@
 #include "actors/publish_one.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/worker.hpp"
+#include "core/kwargs_check.hpp"
 
 namespace funboost::actors {
 
@@ -317,16 +318,24 @@ caf::result<bool> begin_stop(self_ptr self, caf::timespan timeout) {
 caf::result<push_receipt> push(self_ptr self, const std::string& kwargs,
                                const task_options& options) {
   auto& st = self->state;
+  queue_info signature;
+  signature.queue_name = st.ctx->queue();
+  signature.function_name = st.ctx->options.function_name;
+  signature.arg_names = st.ctx->options.arg_names;
+  signature.optional_arg_names = st.ctx->options.optional_arg_names;
+  if (auto problem = detail::check_kwargs(signature, kwargs); !problem.empty())
+    return caf::make_error(ec::bad_message, problem);
   std::string id;
   std::string body;
+  auto written = with_booster_rpc(options, st.ctx->options.is_using_rpc_mode);
   try {
-    body = message_from_kwargs(kwargs, options,
+    body = message_from_kwargs(kwargs, written,
                                st.ctx->options.publish_time_utc_offset_minutes, id);
   } catch (const std::exception& e) {
     return caf::make_error(ec::bad_message, "queue '" + st.ctx->queue() + "': " + e.what());
   }
-  bool rpc = options.is_using_rpc_mode || st.ctx->options.is_using_rpc_mode;
-  return publish_one(self, *st.ctx, st.publisher, std::move(body), std::move(id), rpc);
+  return publish_one(self, *st.ctx, st.publisher, std::move(body), std::move(id),
+                     written.is_using_rpc_mode);
 }
 
 } // namespace

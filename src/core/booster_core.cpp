@@ -161,11 +161,13 @@ public:
 
   std::shared_ptr<result_slot> publish_kwargs(std::string_view kwargs_json,
                                               const task_options& options) override {
+    if (auto problem = check_kwargs(info(), kwargs_json); !problem.empty())
+      throw std::invalid_argument(problem);
     std::vector<std::string> bodies(1), ids(1);
-    bodies[0] = message_from_kwargs(kwargs_json, options,
+    auto written = with_booster_rpc(options, ctx_->options.is_using_rpc_mode);
+    bodies[0] = message_from_kwargs(kwargs_json, written,
                                     ctx_->options.publish_time_utc_offset_minutes, ids[0]);
-    bool rpc = options.is_using_rpc_mode || ctx_->options.is_using_rpc_mode;
-    return publish(std::move(bodies), std::move(ids), rpc)[0];
+    return publish(std::move(bodies), std::move(ids), written.is_using_rpc_mode)[0];
   }
 
   void consume() override {
@@ -353,8 +355,6 @@ namespace funboost {
 async_result<json_text> queue_publisher::publish(std::string_view kwargs_json,
                                                  const task_options& options) const {
   core_->refresh_signature();
-  if (auto problem = detail::check_kwargs(core_->info(), kwargs_json); !problem.empty())
-    throw std::invalid_argument(problem);
   return async_result<json_text>{core_->publish_kwargs(kwargs_json, options)};
 }
 

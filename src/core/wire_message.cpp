@@ -1,5 +1,5 @@
 // funboost's message format: arguments first, then "extra" with per-message options, task_id,
-// publish_time (Unix seconds, 4 decimals) and publish_time_format ("%Y-%m-%d %H:%M:%S").
+// publish_time (Unix seconds, 4 decimals, as Python prints them) and publish_time_format ("%Y-%m-%d %H:%M:%S").
 #include <funboost/wire.hpp>
 
 #include <charconv>
@@ -64,6 +64,30 @@ const std::string& format_second(int64_t unix_seconds, int utc_offset_minutes) {
   return cached;
 }
 
+} // namespace
+
+std::string_view publish_time_text(int64_t unix_micros, char (&buf)[32]) {
+  // round(t, 4) as Python prints it: the shortest text that reads back as the same double,
+  // which for a 4-decimal value of this size is the value itself without trailing zeros
+  // (doubles near 1e9 are 2.4e-7 apart, so no shorter text lands on the same one).
+  int64_t units = (unix_micros + 50) / 100; // 1e-4 s, rounded half up
+  auto res = std::to_chars(buf, buf + 20, units / 10000);
+  char* end = res.ptr;
+  *end++ = '.';
+  int64_t fraction = units % 10000;
+  if (fraction == 0) {
+    *end++ = '0'; // Python prints 1774348711.0, not 1774348711
+  } else {
+    for (int64_t div = 1000; fraction != 0; div /= 10) {
+      *end++ = static_cast<char>('0' + fraction / div);
+      fraction %= div;
+    }
+  }
+  return {buf, static_cast<std::size_t>(end - buf)};
+}
+
+namespace {
+
 void append_extra(std::string& body, const task_options& options, const std::string& task_id,
                   std::chrono::system_clock::duration now, int utc_offset_minutes) {
   json_writer w{body};
@@ -84,12 +108,9 @@ void append_extra(std::string& body, const task_options& options, const std::str
     w.string(task_id);
   }
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
-  // Rounded to 4 decimals like Python's round(time.time(), 4).
-  double seconds = static_cast<double>((micros + 50) / 100) / 10000.0;
   char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof(buf), seconds, std::chars_format::fixed, 4);
   w.raw(",\"publish_time\":");
-  w.raw(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
+  w.raw(publish_time_text(micros, buf));
   w.raw(",\"publish_time_format\":\"");
   w.raw(format_second(micros / 1000000, utc_offset_minutes));
   w.raw("\"}}");
