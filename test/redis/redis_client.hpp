@@ -95,6 +95,16 @@ public:
     return out;
   }
 
+  /// The next reply the server sends unasked (after MONITOR): a MONITOR line. Throws after
+  /// the client's 5 s timeout with nothing.
+  std::string next_pushed() {
+    void* r = nullptr;
+    if (redisGetReply(ctx_, &r) != REDIS_OK || !r)
+      throw std::runtime_error("test client: nothing pushed: " + std::string{ctx_->errstr});
+    reply owned{static_cast<redisReply*>(r)};
+    return owned->str ? std::string{owned->str, owned->len} : std::string{};
+  }
+
 private:
   redisContext* ctx_ = nullptr;
 };

@@ -53,6 +53,8 @@ public:
   void publish(const std::string& queue, std::span<const std::string> bodies) override;
   std::size_t fetch(const std::string& queue, std::size_t max, std::chrono::milliseconds wait,
                     std::vector<fetched_message>& out) override;
+  /// Blocks until `queue_key` has a message or `left` passed; false if the server cannot.
+  bool wait_for_message(const std::string& queue_key, std::chrono::steady_clock::duration left);
   void ack(const std::string& queue, std::span<const uint64_t> delivery_tags) override;
   void requeue(const std::string& queue, std::span<const fetched_message> messages) override;
   std::size_t count(const std::string& queue) override;
@@ -74,6 +76,7 @@ private:
   std::unordered_set<uint64_t> suspects_; // tags fetched with a crash count > 0
   uint64_t marked_ = 0;                    // the tag marked running, 0 = none
   std::optional<uint32_t> slot_;           // a fetcher's connection; none for publishers
+  bool blocking_wait_ = true;              // false once the server turned BLMOVE down
   bool continues_ = false;
 };
 
@@ -116,6 +119,10 @@ public:
     return identity;
   }
 
+  /// funboost's REDIS_ACK_ABLE recovery lock (its typo included).
+  std::string lock_key() const {
+    return key("fsdf_lock__requeue_tasks_which_unconfirmed:" + queue());
+  }
   std::string registry_key() const { return key("funboost_unack_registry:" + queue()); }
   // Not funboost's: what this project adds to survive poison tasks (see max_crash_deliveries).
   std::string crash_counts_key() const { return key("funboost_crash_deliveries:" + queue()); }
@@ -145,6 +152,14 @@ public:
                       queue(), detail::task_id_of(reply_text(reply->element[i])));
         return reply_int(reply->element[0], 0);
       });
+  }
+
+protected:
+  /// funboost's booster makes its consumer, which registers its unack key, even when it only
+  /// publishes; it sends a heartbeat only once it consumes. The key stays empty, and the next
+  /// recovery (ours or funboost's) drops it quietly.
+  void add_publisher_registration(std::vector<command>& commands) const override {
+    commands.push_back({"SADD", registry_key(), unack_prefix() + new_consumer_id()});
   }
 
 private:
@@ -197,7 +212,7 @@ ack_able_connection::~ack_able_connection() {
 }
 
 void ack_able_connection::start_consuming() {
-  auto id = new_consumer_id();
+  auto id = broker_->new_consumer_id();
   auto key = broker_->unack_prefix() + id;
   // Heartbeat first, then register the unack key: a registered key without a live heartbeat
   // would be recovered by other consumers while we hold its messages.
@@ -241,8 +256,9 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
     start_consuming();
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + wait;
-  // Polls start after 0.5 ms and back off to poll_interval: a message pushed just after an
-  // empty fetch waits well under a millisecond, an idle queue costs few calls.
+  // Only without BLMOVE (Redis < 6.2): polls start after 0.5 ms and back off to
+  // poll_interval, so a message pushed just after an empty fetch waits well under a
+  // millisecond and an idle queue costs few calls.
   clock::duration step = std::chrono::microseconds{500};
   auto queue_key = broker_->key(queue);
   auto n = std::to_string(max);
@@ -278,11 +294,34 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
     auto now = clock::now();
     if (now >= deadline)
       return 0;
+    if (blocking_wait_ && wait_for_message(queue_key, deadline - now))
+      continue;
     // Within one bounded broker call, on the fetcher's own (detached) thread: REDIS_ACK_ABLE
-    // has no blocking pop that keeps a message safe, so an empty list is polled.
+    // has no blocking pop that keeps a message safe, so without BLMOVE an empty list is polled.
     std::this_thread::sleep_for(std::min<clock::duration>(step, deadline - now));
     step = std::min<clock::duration>(step * 2, broker_->timing().poll_interval);
   }
+}
+
+bool ack_able_connection::wait_for_message(const std::string& queue_key,
+                                           std::chrono::steady_clock::duration left) {
+  // BLMOVE q q RIGHT RIGHT takes the last message and puts it back where it was: the list is
+  // unchanged, but the call blocks until the list has a message. So an idle consumer makes one
+  // call per fetch_wait (funboost polls with a backoff up to 2 s) and a push wakes it at once.
+  auto ms = std::max<long long>(
+    1, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+  char timeout[32];
+  std::snprintf(timeout, sizeof(timeout), "%.3f", static_cast<double>(ms) / 1000.0);
+  conn_->set_timeout(std::chrono::milliseconds{ms} + conn_->default_timeout());
+  auto reply = conn_->run_allow_error({"BLMOVE", queue_key, queue_key, "RIGHT", "RIGHT", timeout});
+  conn_->set_timeout(conn_->default_timeout());
+  if (is_error(reply.get(), "ERR unknown command")) {
+    blocking_wait_ = false; // Redis before 6.2: poll instead
+    return false;
+  }
+  if (is_error(reply.get()))
+    conn_->fail("BLMOVE (waiting for a message) failed: " + reply_text(reply.get()));
+  return true;
 }
 
 void ack_able_connection::forget_suspects(std::span<const uint64_t> tags,

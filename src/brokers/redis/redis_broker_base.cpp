@@ -4,6 +4,8 @@
 
 #include <funboost/codec.hpp>
 
+#include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_params_record.hpp"
 #include "brokers/redis/redis_url.hpp"
 #include "core/logging.hpp"
 
@@ -20,66 +22,13 @@ std::chrono::milliseconds option_ms(const booster_options& o, const std::string&
   return std::chrono::milliseconds{v};
 }
 
-/// The params JSON funboost's web manager and faas read (a small subset of funboost's).
-std::string params_json(const booster_options& o, const std::string& funboost_kind) {
-  std::string out;
-  json_writer w{out};
-  w.raw("{");
-  w.key("queue_name");
-  w.string(o.queue_name);
-  w.raw(",");
-  w.key("broker_kind");
-  w.string(funboost_kind);
-  w.raw(",");
-  w.key("concurrent_num");
-  w.integer(o.concurrent_num);
-  w.raw(",");
-  w.key("qps");
-  if (o.qps > 0)
-    w.number(o.qps);
-  else
-    w.null();
-  w.raw(",");
-  w.key("max_retry_times");
-  w.integer(o.max_retries);
-  w.raw(",");
-  w.key("is_using_rpc_mode");
-  w.boolean(o.is_using_rpc_mode);
-  w.raw(",");
-  w.key("auto_generate_info");
-  w.raw("{");
-  w.key("final_func_input_params_info");
-  w.raw("{");
-  w.key("func_name");
-  w.string(o.function_name.empty() ? o.queue_name : o.function_name);
-  std::vector<std::string> must;
-  for (const auto& name : o.arg_names)
-    if (std::find(o.optional_arg_names.begin(), o.optional_arg_names.end(), name)
-        == o.optional_arg_names.end())
-      must.push_back(name);
-  auto list = [&](const char* key, const std::vector<std::string>& names) {
-    w.raw(",");
-    w.key(key);
-    w.raw("[");
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (i)
-        w.raw(",");
-      w.string(names[i]);
-    }
-    w.raw("]");
-  };
-  list("must_arg_name_list", must);
-  list("optional_arg_name_list", o.optional_arg_names);
-  w.raw("}}}");
-  return out;
-}
-
 } // namespace
 
 redis_broker_base::redis_broker_base(const booster_options& options, std::string funboost_kind)
   : where_{options.broker_kind, options.queue_name, parse_redis_address(options)},
-    params_json_(params_json(options, funboost_kind)),
-    register_queue_(options.broker.register_queue),
+    writer_(options.broker.register_queue ? params_writer::consumer : params_writer::publisher),
+    params_json_(params_record(options, funboost_kind, writer_)),
+    utc_offset_minutes_(options.publish_time_utc_offset_minutes),
     log_(detail::queue_logger(options)) {
   timing_.heartbeat_interval = option_ms(options, "heartbeat_interval_ms",
                                          timing_.heartbeat_interval);
@@ -99,10 +48,18 @@ redis_broker_base::~redis_broker_base() = default;
 
 std::unique_ptr<redis_connection> redis_broker_base::open() {
   auto conn = std::make_unique<redis_connection>(where_);
-  if (register_queue_ && !registered_.load(std::memory_order_acquire)) {
-    auto replies = conn->pipeline(
-      {{"HSET", key("funboost_queue__consumer_parmas"), queue(), params_json_},
-       {"SADD", key("funboost_all_queue_names"), queue()}});
+  if (!registered_.load(std::memory_order_acquire)) {
+    // As every funboost booster does, publish-only ones included. A consumer's record wins (it
+    // knows its function); a publisher only fills in a missing one. funboost's web manager
+    // pairs funboost_all_queue_names with the records, so the name never goes in without one.
+    std::vector<command> commands{
+      {writer_ == params_writer::consumer ? "HSET" : "HSETNX",
+       key("funboost_queue__consumer_parmas"), queue(), params_json_},
+      {"SADD", key("funboost_all_queue_names"), queue()},
+      {"SADD", key("funboost_all_ips"), host_ip()}};
+    if (writer_ == params_writer::publisher)
+      add_publisher_registration(commands);
+    auto replies = conn->pipeline(commands);
     for (const auto& r : replies)
       if (is_error(r.get()))
         conn->fail("registering the queue failed: " + reply_text(r.get()));

@@ -12,7 +12,9 @@
 #include <funboost/broker.hpp>
 
 #include "brokers/redis/redis_connection.hpp"
+#include "brokers/redis/redis_consumer_id.hpp"
 #include "brokers/redis/redis_keeper.hpp"
+#include "brokers/redis/redis_params_record.hpp"
 
 namespace funboost::brokers::redis {
 
@@ -29,12 +31,12 @@ public:
   const redis_timing& timing() const { return timing_; }
   spdlog::logger& log() const { return *log_; }
   std::string heartbeat_key() const { return key("funboost_hearbeat_queue__str:" + queue()); }
-  std::string lock_key() const {
-    return key("fsdf_lock__requeue_tasks_which_unconfirmed:" + queue());
-  }
 
   /// A new connection; the first one that succeeds also registers the queue.
   std::unique_ptr<redis_connection> open();
+
+  /// A new funboost consumer id (redis_consumer_id.hpp) in the configured time zone.
+  std::string new_consumer_id() const { return redis::new_consumer_id(utc_offset_minutes_); }
 
   /// The keeper, made on first use with `recover` (called from maintain()).
   redis_keeper& keeper(redis_keeper::recover_fn recover);
@@ -48,11 +50,16 @@ public:
   /// Throws broker_error unless `queue` is this broker's queue or its dead-letter queue.
   void check_queue(const std::string& queue, bool fetching) const;
 
+protected:
+  /// What a publish-only booster of this kind adds to the queue's registration.
+  virtual void add_publisher_registration(std::vector<command>&) const {}
+
 private:
   redis_where where_;
   redis_timing timing_;
+  params_writer writer_; // a publish-only booster's record never replaces a consumer's
   std::string params_json_;
-  bool register_queue_ = true; // false for publish-only boosters: the record is the consumers'
+  int utc_offset_minutes_; // funboost's time zone, for consumer ids
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<bool> registered_{false};
   std::mutex keeper_mutex_;

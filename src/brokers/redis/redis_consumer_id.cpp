@@ -4,24 +4,42 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <ctime>
+#include <random>
 
 namespace funboost::brokers::redis {
 
 namespace {
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0)
-    return "localhost";
-  return buf;
+/// nb_log's way (what funboost prints): the local address of a UDP socket "connected" to a
+/// public address. Nothing is sent; the kernel only picks the route.
+std::string routed_ip() {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0)
+    return {};
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(80);
+  inet_pton(AF_INET, "8.8.8.8", &to.sin_addr);
+  std::string ip;
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  char text[INET_ADDRSTRLEN] = {};
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0
+      && getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0
+      && inet_ntop(AF_INET, &local.sin_addr, text, sizeof(text)))
+    ip = text;
+  close(fd);
+  return ip;
 }
 
-/// The first non-loopback IPv4 address, as funboost reports the machine's IP.
-std::string host_ip() {
+/// The first non-loopback IPv4 address, for a machine with no route out.
+std::string first_interface_ip() {
   ifaddrs* list = nullptr;
   std::string ip = "127.0.0.1";
   if (getifaddrs(&list) != 0)
@@ -40,19 +58,44 @@ std::string host_ip() {
   return ip;
 }
 
+/// CPython's id(self) is the object's address, e.g. 140234567890128: a 15-digit multiple of
+/// 16. Ours has that shape and is unique in the process (a random base plus a counter), so
+/// two connections never share an unack key.
+uint64_t next_object_id() {
+  static const uint64_t base = [] {
+    std::random_device rd;
+    return 0x7f0000000000ULL + (uint64_t{rd()} << 4 & 0xffffffff0ULL);
+  }();
+  static std::atomic<uint64_t> counter{0};
+  return base + 16 * ++counter;
+}
+
 } // namespace
 
-std::string new_consumer_id() {
-  static const std::string host = host_name();
-  static const std::string ip = host_ip();
-  static std::atomic<unsigned> counter{0};
-  std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
+const std::string& host_name() {
+  static const std::string name = [] {
+    char buf[256] = {};
+    return gethostname(buf, sizeof(buf) - 1) == 0 ? std::string{buf} : std::string{"localhost"};
+  }();
+  return name;
+}
+
+const std::string& host_ip() {
+  static const std::string ip = [] {
+    auto routed = routed_ip();
+    return routed.empty() ? first_interface_ip() : routed;
+  }();
+  return ip;
+}
+
+std::string new_consumer_id(int utc_offset_minutes) {
+  std::time_t shifted = std::time(nullptr) + static_cast<std::time_t>(utc_offset_minutes) * 60;
+  std::tm when_tm{};
+  gmtime_r(&shifted, &when_tm);
   char when[32];
-  std::strftime(when, sizeof(when), "%Y-%m-%d %H-%M-%S", &local);
-  return host + "_" + ip + "_" + when + "_" + std::to_string(getpid()) + "_"
-         + std::to_string(++counter);
+  std::strftime(when, sizeof(when), "%Y-%m-%d %H-%M-%S", &when_tm);
+  return host_name() + "_" + host_ip() + "_" + when + "_" + std::to_string(getpid()) + "_"
+         + std::to_string(next_object_id());
 }
 
 } // namespace funboost::brokers::redis

@@ -48,8 +48,15 @@ public:
     return std::make_unique<stream_connection>(shared_from_this(), open());
   }
 
+  /// funboost's REDIS_STREAM recovery lock (not the REDIS_ACK_ABLE one): whoever holds it,
+  /// Python or C++, is the only one moving a dead consumer's pending entries, so an entry is
+  /// never both re-added by us and XCLAIMed by a Python consumer.
+  std::string stream_lock_key() const {
+    return key("funboost_lock__requeue_tasks_which_unconfirmed:" + queue());
+  }
+
   redis_keeper& keeper() {
-    auto lock = lock_key();
+    auto lock = stream_lock_key();
     auto heartbeat = heartbeat_key();
     auto stream = key(queue());
     auto expiry = seconds_text(timing().heartbeat_expiry);
@@ -79,7 +86,7 @@ void stream_connection::create_group() {
 }
 
 void stream_connection::start_consuming() {
-  auto id = new_consumer_id();
+  auto id = broker_->new_consumer_id();
   send_heartbeat(*conn_, broker_->heartbeat_key(), broker_->timing(), {id});
   create_group();
   consumer_id_ = std::move(id);

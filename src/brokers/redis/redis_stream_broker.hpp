@@ -7,7 +7,10 @@
 //            delivered to any consumer, as long as acked entries are deleted (they are here)
 //   clear    DEL q (the group goes with it; fetchers re-create it)
 // Consumers heartbeat like funboost's; pending entries of a consumer without a live
-// heartbeat (idle at least stream_claim_idle_ms) are re-added to the stream by the keeper.
+// heartbeat (idle at least stream_claim_idle_ms) are re-added to the stream by the keeper, in
+// one Lua script that first takes funboost's lock
+// (SET funboost_lock__requeue_tasks_which_unconfirmed:{q} NX EX 30): a Python consumer
+// recovers (XCLAIM) under the same lock, so the two never move the same entry.
 #pragma once
 
 #include <memory>
