@@ -15,6 +15,7 @@ struct raw_message {
   std::string body;
   bool has_delivery_mode = false;
   int delivery_mode = 0;
+  std::string content_encoding; // "" when the message has none
 };
 
 class raw_amqp {
@@ -89,6 +90,9 @@ public:
     out.body.assign(static_cast<char*>(message.body.bytes), message.body.len);
     out.has_delivery_mode = message.properties._flags & AMQP_BASIC_DELIVERY_MODE_FLAG;
     out.delivery_mode = message.properties.delivery_mode;
+    if (message.properties._flags & AMQP_BASIC_CONTENT_ENCODING_FLAG)
+      out.content_encoding.assign(static_cast<char*>(message.properties.content_encoding.bytes),
+                                  message.properties.content_encoding.len);
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(state_);
     return out;

@@ -171,6 +171,7 @@ TEST_CASE("what we publish is funboost-shaped, persistent, and on the broker whe
     REQUIRE(m.found);
     CHECK(m.has_delivery_mode);
     CHECK(m.delivery_mode == 2);
+    CHECK(m.content_encoding == "utf-8"); // as funboost's amqpstorm publisher sends a str body
     INFO(m.body);
     simdjson::dom::object obj;
     REQUIRE(parser.parse(m.body).get(obj) == simdjson::SUCCESS);

@@ -271,13 +271,15 @@ private:
     amqp_maybe_release_buffers(conn_->state());
   }
 
-  /// basic.publish each body: default exchange, routing key = queue, persistent, mandatory.
+  /// basic.publish each body: default exchange, routing key = queue, persistent, mandatory,
+  /// content_encoding "utf-8" (what funboost's amqpstorm publisher sends with a str body).
   void send(const std::string& queue, std::span<const std::string> bodies) {
     bool priorities = settings_->max_priority > 0 && queue == settings_->connection.queue;
     for (const auto& body : bodies) {
       amqp_basic_properties_t props{};
-      props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+      props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG;
       props.delivery_mode = 2; // persistent
+      props.content_encoding = amqp_cstring_bytes("utf-8");
       if (priorities) {
         if (auto p = priority_of(body); p > 0) {
           props._flags |= AMQP_BASIC_PRIORITY_FLAG;
