@@ -1,5 +1,5 @@
 // The consumer program the SIGKILL and poison suites start and kill:
-//   redis_sigkill_consumer PORT KIND QUEUE quick|default [poison]
+//   redis_sigkill_consumer PORT KIND QUEUE quick|default|slow_heartbeat [poison]
 // It consumes QUEUE with 50 workers (so about 100 tasks are fetched and in flight) until killed.
 // With "poison": 20 workers, 100 ms tasks, and task -1 aborts the process (a poison task).
 #include <cstdio>
@@ -13,7 +13,8 @@
 
 int main(int argc, char** argv) {
   if (argc != 5 && argc != 6) {
-    std::fprintf(stderr, "usage: %s PORT KIND QUEUE quick|default [poison]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT KIND QUEUE quick|default|slow_heartbeat [poison]\n",
+                 argv[0]);
     return 2;
   }
   funboost::test::sigkill_port = std::stoi(argv[1]);
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   o.logging.file_dir = "";
   if (std::string{argv[4]} == "quick")
     funboost::test::quick_recovery(o);
+  if (std::string{argv[4]} == "slow_heartbeat")
+    funboost::test::slow_heartbeat(o);
   bool poison = argc == 6 && std::string{argv[5]} == "poison";
   if (poison) {
     o.concurrent_num = 20;

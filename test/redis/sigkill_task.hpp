@@ -41,4 +41,11 @@ inline void quick_recovery(booster_options& o) {
   o.broker.transport_options["stream_claim_idle_ms"] = 500LL;
 }
 
+/// Heartbeats that would take 10 minutes to expire: only the connection check (a process
+/// whose connections to Redis are all gone is dead) can give a killed consumer's tasks back
+/// within a test's time.
+inline void slow_heartbeat(booster_options& o) {
+  o.broker.transport_options["heartbeat_expire_ms"] = 600000LL;
+}
+
 } // namespace funboost::test

@@ -139,9 +139,12 @@ public:
     auto counts = crash_counts_key();
     auto marks = running_marks_key();
     return redis_broker_base::keeper(
-      [=, this](redis_connection& conn, const std::vector<std::string>& dead) {
-        std::vector<std::string> args{expiry, prefix, std::to_string(unmarked_cap_)};
-        args.insert(args.end(), dead.begin(), dead.end());
+      [=, this](redis_connection& conn, const std::vector<std::string>& lost,
+                const std::vector<std::string>& gone) {
+        std::vector<std::string> args{expiry, prefix, std::to_string(unmarked_cap_),
+                                      std::to_string(lost.size())};
+        args.insert(args.end(), lost.begin(), lost.end());
+        args.insert(args.end(), gone.begin(), gone.end());
         auto reply = conn.eval(scripts::ack_able_recover,
                                {lock, heartbeat, registry, queue_key, counts, marks}, args);
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
@@ -217,6 +220,7 @@ void ack_able_connection::start_consuming() {
   // Heartbeat first, then register the unack key: a registered key without a live heartbeat
   // would be recovered by other consumers while we hold its messages.
   send_heartbeat(*conn_, broker_->heartbeat_key(), broker_->timing(), {id});
+  conn_->run({"HSET", broker_->clients_key(), id, process_client_name()});
   conn_->run({"SADD", broker_->registry_key(), key});
   consumer_id_ = std::move(id);
   unack_key_ = std::move(key);
@@ -265,8 +269,9 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
   for (;;) {
     auto reply = conn_->eval(scripts::ack_able_fetch,
                              {queue_key, unack_key_, broker_->registry_key(),
-                              broker_->heartbeat_key(), broker_->crash_counts_key()},
-                             {n, now_score(), consumer_id_});
+                              broker_->heartbeat_key(), broker_->crash_counts_key(),
+                              broker_->clients_key()},
+                             {n, now_score(), consumer_id_, process_client_name()});
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
       conn_->fail("fetch script answered " + reply_text(reply.get()));
     if (reply_int(reply->element[2], 0) == 1)

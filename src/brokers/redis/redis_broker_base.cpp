@@ -37,6 +37,15 @@ redis_broker_base::redis_broker_base(const booster_options& options, std::string
   timing_.stream_claim_idle = option_ms(options, "stream_claim_idle_ms",
                                         timing_.stream_claim_idle);
   timing_.poll_interval = option_ms(options, "poll_interval_ms", timing_.poll_interval);
+  timing_.liveness_grace = option_ms(options, "liveness_grace_ms", timing_.liveness_grace);
+  auto liveness = transport_int(options, "liveness_check_interval_ms",
+                                timing_.liveness_interval.count());
+  if (liveness < 0)
+    throw broker_error("redis broker '" + options.broker_kind + "' for queue '"
+                       + options.queue_name
+                       + "': transport option 'liveness_check_interval_ms' must be 0 (off) or "
+                         "positive");
+  timing_.liveness_interval = std::chrono::milliseconds{liveness};
   if (timing_.heartbeat_expiry <= timing_.heartbeat_interval)
     throw broker_error("redis broker '" + options.broker_kind + "' for queue '"
                        + options.queue_name
@@ -71,8 +80,9 @@ std::unique_ptr<redis_connection> redis_broker_base::open() {
 redis_keeper& redis_broker_base::keeper(redis_keeper::recover_fn recover) {
   std::lock_guard guard{keeper_mutex_};
   if (!keeper_)
-    keeper_ = std::make_unique<redis_keeper>(where_, heartbeat_key(), timing_, std::move(recover),
-                                             log_, [wake = wake_] { (*wake)(); });
+    keeper_ = std::make_unique<redis_keeper>(
+      where_, heartbeat_key(), liveness_keys{clients_key(), key("funboost_cpp_liveness_lock:" + queue())},
+      timing_, std::move(recover), log_, [wake = wake_] { (*wake)(); });
   return *keeper_;
 }
 

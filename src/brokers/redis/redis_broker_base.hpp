@@ -31,6 +31,8 @@ public:
   const redis_timing& timing() const { return timing_; }
   spdlog::logger& log() const { return *log_; }
   std::string heartbeat_key() const { return key("funboost_hearbeat_queue__str:" + queue()); }
+  /// Not funboost's: HASH consumer id -> the name of its process's connections (redis_keeper).
+  std::string clients_key() const { return key("funboost_cpp_consumer_clients:" + queue()); }
 
   /// A new connection; the first one that succeeds also registers the queue.
   std::unique_ptr<redis_connection> open();

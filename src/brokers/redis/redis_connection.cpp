@@ -8,6 +8,7 @@
 
 #include <funboost/broker.hpp>
 
+#include "brokers/redis/redis_consumer_id.hpp"
 #include "core/log_text.hpp"
 
 namespace funboost::brokers::redis {
@@ -149,6 +150,9 @@ redis_connection::redis_connection(redis_where where) : where_(std::move(where))
   }
   if (a.db != 0)
     run({"SELECT", std::to_string(a.db)});
+  // Names the process (redis_consumer_id.hpp) so other processes see when all its connections
+  // are gone. A server that refuses CLIENT SETNAME (an ACL) only loses that fast path.
+  run_allow_error({"CLIENT", "SETNAME", process_client_name()});
 }
 
 redis_connection::~redis_connection() {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdint>
 #include <ctime>
 #include <random>
@@ -86,6 +87,16 @@ const std::string& host_ip() {
     return routed.empty() ? first_interface_ip() : routed;
   }();
   return ip;
+}
+
+const std::string& process_client_name() {
+  static const std::string name = [] {
+    std::random_device rd;
+    char tag[16];
+    std::snprintf(tag, sizeof(tag), "%08x", rd());
+    return "funboost-cpp:" + host_name() + ":" + std::to_string(getpid()) + ":" + tag;
+  }();
+  return name;
 }
 
 std::string new_consumer_id(int utc_offset_minutes) {

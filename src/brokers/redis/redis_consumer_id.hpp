@@ -12,6 +12,12 @@ namespace funboost::brokers::redis {
 /// own.
 std::string new_consumer_id(int utc_offset_minutes);
 
+/// The name every Redis connection of this process gives itself (CLIENT SETNAME):
+/// "funboost-cpp:{host}:{pid}:{random}". While any connection with it is open, the process is
+/// alive; when none is (its process died, the kernel closed them), another process's keeper
+/// gives back its consumers' tasks at once instead of after the heartbeat expiry.
+const std::string& process_client_name();
+
 /// The machine's host name (gethostname), "localhost" if it has none.
 const std::string& host_name();
 

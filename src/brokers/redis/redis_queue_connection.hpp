@@ -57,6 +57,7 @@ protected:
       try {
         give_back();
         given_back = true;
+        conn_->run({"HDEL", broker_->clients_key(), consumer_id_});
       } catch (const std::exception&) {
       }
     }

@@ -43,6 +43,7 @@ if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 then
   local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
   redis.call('SADD', KEYS[4], ARGV[3] .. '&&' .. string.format('%.6f', now))
   redis.call('SADD', KEYS[3], KEYS[2])
+  redis.call('HSET', KEYS[6], ARGV[3], ARGV[4])
   rejoined = 1
 end
 local n = tonumber(ARGV[1])
@@ -70,8 +71,9 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return {-1} end
 local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
 local prefix = ARGV[2]
 local unmarked_cap = tonumber(ARGV[3])
+local lost_count = tonumber(ARGV[4])
 local dead = {}
-for i = 4, #ARGV do dead[ARGV[i]] = true end
+for i = 5, #ARGV do dead[ARGV[i]] = (i < 5 + lost_count) and 'lost' or 'gone' end
 local moved = 0
 local blamed = {}
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
@@ -79,7 +81,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     local id = string.sub(key, #prefix + 1)
     if dead[id] or not alive[id] then
       local msgs = redis.call('ZRANGE', key, 0, -1)
-      if not dead[id] and #msgs > 0 then
+      if dead[id] ~= 'lost' and #msgs > 0 then
         local running = redis.call('HGET', KEYS[6], id)
         if running and redis.call('ZSCORE', key, running) then
           redis.call('HINCRBY', KEYS[5], running, 1)
@@ -162,6 +164,13 @@ local group = ARGV[2]
 local dead = {}
 for i = 4, #ARGV do dead[ARGV[i]] = true end
 local moved = 0
+for id, _ in pairs(dead) do
+  for page = 1, 100 do
+    local pend = redis.pcall('XPENDING', KEYS[3], group, '-', '+', 1000, id)
+    if type(pend) ~= 'table' or pend.err or #pend == 0 then break end
+    for _, e in ipairs(pend) do moved = moved + readd(KEYS[3], group, e[1]) end
+  end
+end
 local start = '-'
 for page = 1, 10 do
   local pend = redis.pcall('XPENDING', KEYS[3], group, 'IDLE', tonumber(ARGV[3]), start, '+', 1000)

@@ -12,10 +12,10 @@ namespace funboost::brokers::redis::scripts {
 extern const std::string_view heartbeat;
 
 /// KEYS[1] queue list, KEYS[2] unack zset, KEYS[3] unack registry, KEYS[4] heartbeat set,
-/// KEYS[5] crash counts hash; ARGV[1] n, ARGV[2] score (now, s), ARGV[3] consumer id.
-/// If the unack zset is no longer registered (another consumer declared this one dead, e.g.
-/// after a freeze longer than the heartbeat expiry, and recovered it), first beats and
-/// registers again: nothing is ever added to an unack key that recovery cannot see. Then
+/// KEYS[5] crash counts hash, KEYS[6] consumer clients hash; ARGV[1] n, ARGV[2] score (now,
+/// s), ARGV[3] consumer id, ARGV[4] this process's client name. If the unack zset is no longer
+/// registered (another consumer declared this one dead, e.g. after a freeze longer than the
+/// heartbeat expiry, and recovered it), first beats and registers again (its process too): nothing is ever added to an unack key that recovery cannot see. Then
 /// LRANGE+LTRIM up to n messages and ZADD each into the unack zset. Returns
 /// {messages, their crash counts (empty when none is counted), 1 if it re-registered}.
 extern const std::string_view ack_able_fetch;
@@ -24,9 +24,11 @@ extern const std::string_view ack_able_fetch;
 /// KEYS[5] crash counts hash (field = message), KEYS[6] running marks hash (field = consumer
 /// id); ARGV[1] heartbeat expiry s, ARGV[2] unack key prefix "{q}__unack_id_", ARGV[3] the
 /// highest count a death with no marked message may give (max_crash_deliveries - 1, at least
-/// 1; 0 = count nothing), ARGV[4..] ids known dead (lost connections of a live process). Under
-/// the lock (SET NX EX 30), pushes back every registered unack zset whose consumer has no live
-/// heartbeat (or is known dead) and deletes it. A consumer without a heartbeat died: its marked
+/// 1; 0 = count nothing), ARGV[4] the number L of lost ids, ARGV[5..4+L] ids known lost (broken
+/// connections of this live process: not a crash), ARGV[5+L..] ids known gone (a process that
+/// died, see redis_keeper). Under the lock (SET NX EX 30), pushes back every registered unack
+/// zset whose consumer has no live heartbeat or is known lost or gone, and deletes it. A
+/// consumer that died (no heartbeat, or gone): its marked
 /// running message (a suspect run alone) gets its crash count incremented; with none marked,
 /// every message it held does, but not beyond ARGV[3]: only a death while a task ran alone can
 /// send it to the dead-letter queue, so prefetched healthy tasks caught in several deaths never
@@ -46,9 +48,9 @@ extern const std::string_view ack_able_close;
 extern const std::string_view ack_able_reclaim;
 
 /// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] stream; ARGV[1] heartbeat expiry s,
-/// ARGV[2] group, ARGV[3] min idle ms, ARGV[4..] consumer ids known dead. Under the lock,
-/// re-adds every pending entry of a consumer without a live heartbeat (XADD a copy, XACK and
-/// XDEL the original). Returns the entries moved, or -1 when the lock is held.
+/// ARGV[2] group, ARGV[3] min idle ms, ARGV[4..] consumer ids known dead (lost or gone). Under
+/// the lock, re-adds every pending entry of those at once and of any consumer without a live
+/// heartbeat once idle that long (XADD a copy, XACK and XDEL the original). Returns the entries moved, or -1 when the lock is held.
 extern const std::string_view stream_recover;
 
 /// KEYS[1] stream, KEYS[2] heartbeat set; ARGV[1] group, ARGV[2] consumer id. A graceful

@@ -62,9 +62,11 @@ public:
     auto expiry = seconds_text(timing().heartbeat_expiry);
     auto idle = std::to_string(timing().stream_claim_idle.count());
     return redis_broker_base::keeper(
-      [=](redis_connection& conn, const std::vector<std::string>& dead) {
+      [=](redis_connection& conn, const std::vector<std::string>& lost,
+          const std::vector<std::string>& gone) {
         std::vector<std::string> args{expiry, group_name, idle};
-        args.insert(args.end(), dead.begin(), dead.end());
+        args.insert(args.end(), lost.begin(), lost.end());
+        args.insert(args.end(), gone.begin(), gone.end());
         auto reply = conn.eval(scripts::stream_recover, {lock, heartbeat, stream}, args);
         return reply_int(reply.get(), 0);
       });
@@ -88,6 +90,7 @@ void stream_connection::create_group() {
 void stream_connection::start_consuming() {
   auto id = broker_->new_consumer_id();
   send_heartbeat(*conn_, broker_->heartbeat_key(), broker_->timing(), {id});
+  conn_->run({"HSET", broker_->clients_key(), id, process_client_name()});
   create_group();
   consumer_id_ = std::move(id);
   broker_->keeper().add(consumer_id_);
