@@ -63,6 +63,7 @@ struct result_slot {
   std::string exception_message;
   std::string record_json;     // funboost's whole status record, when one was made
   std::string publish_failure; // non-empty: never reached the broker
+  bool publish_pending = false; // pipelined mode: queued in this process, not yet answered
   std::vector<std::function<void()>> listeners; // run once, when finished
 
   /// Records the outcome; the first delivery wins (a local worker and a result store may both
@@ -129,9 +130,11 @@ public:
     return slot_->finished || !slot_->publish_failure.empty();
   }
 
-  /// True if the broker accepted the message.
+  /// True if the broker accepted the message. In pipelined mode, waits for the broker's
+  /// answer first.
   bool published() const {
-    std::lock_guard guard{slot_->mutex};
+    std::unique_lock lock{slot_->mutex};
+    slot_->cv.wait(lock, [&] { return !slot_->publish_pending; });
     return slot_->publish_failure.empty();
   }
 

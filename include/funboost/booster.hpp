@@ -33,6 +33,9 @@ public:
   /// Publishes one task from a JSON object of keyword arguments with per-task options.
   virtual std::shared_ptr<result_slot> publish_kwargs(std::string_view kwargs_json,
                                                       const task_options& options) = 0;
+  /// Waits until the broker has answered for every push so far (pipelined mode; at once
+  /// otherwise).
+  virtual void flush() = 0;
   virtual void consume() = 0;
   virtual void stop() = 0;
   virtual void clear() = 0;
@@ -102,6 +105,10 @@ public:
   async_result<R> publish(std::string_view kwargs_json, const task_options& options = {}) const {
     return async_result<R>{core_->publish_kwargs(kwargs_json, options)};
   }
+
+  /// Waits until the broker holds (or the outbox keeps) every task pushed so far. Only
+  /// publish_mode::pipelined has pushes in the air; stop() and the booster's end flush too.
+  void flush() const { core_->flush(); }
 
   /// Starts consuming: conn_num fetchers, concurrent_num workers. Returns at once.
   void consume() const { core_->consume(); }

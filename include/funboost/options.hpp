@@ -2,12 +2,26 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <variant>
 #include <vector>
 
 namespace funboost {
+
+/// How push() hands a message to the broker.
+enum class publish_mode {
+  // push() returns once the broker holds the message (one round trip on Redis, a confirm on
+  // RabbitMQ; concurrent pushes share them). A crash after push() returned loses nothing.
+  synchronous,
+  // push() returns once the message is queued in this process; the publisher sends everything
+  // pending as one pipelined batch. async_result::published() waits for the broker, flush()
+  // (and stop(), and the booster's end) for every pending push. A process that crashes loses
+  // what was still pending (at most pipeline_max_pending messages); a broker outage loses
+  // nothing (retries, then the outbox, as in synchronous mode).
+  pipelined,
+};
 
 /// Broker kinds known out of the box. Any other name can be registered with
 /// funboost::register_broker (see broker.hpp) and used the same way.
@@ -78,6 +92,9 @@ struct booster_options {
   // A graceful stop waits this long for running tasks, then gives them back to the broker (so
   // another consumer runs them) and abandons their worker threads; 0 = give them back at once.
   std::chrono::milliseconds stop_timeout{30000};
+  funboost::publish_mode publish_mode = funboost::publish_mode::synchronous;
+  // pipelined mode: pushes beyond this many waiting for the broker block until it catches up
+  std::size_t pipeline_max_pending = 100000;
   int publish_retries = 3;                      // seed: retry a failed push 3 times, 5 s apart
   std::chrono::milliseconds publish_retry_interval{5000}; // also the outbox replay period
   int publish_time_utc_offset_minutes = 480;    // publish_time_format zone; funboost: Asia/Shanghai

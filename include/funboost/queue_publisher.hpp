@@ -28,6 +28,9 @@ public:
 
   std::size_t message_count() const { return core_->message_count(); }
   void clear() const { core_->clear(); }
+  /// Waits until the broker holds (or the outbox keeps) every task published so far
+  /// (publish_mode::pipelined).
+  void flush() const { core_->flush(); }
   const booster_options& options() const { return core_->options(); }
 
 private:

@@ -16,11 +16,13 @@
 
 #include "actors/node.hpp"
 #include "actors/publisher.hpp"
+#include "actors/push_feeder.hpp"
 #include "actors/queue_supervisor.hpp"
 #include "core/direct_publisher.hpp"
 #include "core/kwargs_check.hpp"
 #include "core/logging.hpp"
 #include "core/outbox.hpp"
+#include "core/push_pipeline.hpp"
 #include "core/queue_context.hpp"
 #include "core/result_registry.hpp"
 #include "results/result_store.hpp"
@@ -111,6 +113,10 @@ public:
     direct_ = std::make_unique<direct_publisher>(ctx_);
     warn_if_outbox_unusable();
     publisher_ = system_.spawn<caf::detached>(actors::publisher, ctx_);
+    if (ctx_->options.publish_mode == publish_mode::pipelined) {
+      pipeline_ = std::make_shared<push_pipeline>(ctx_->options.pipeline_max_pending);
+      feeder_ = system_.spawn(actors::push_feeder, pipeline_, publisher_, ctx_);
+    }
     if (publish_only)
       learn_signature();
     else
@@ -120,6 +126,8 @@ public:
   }
 
   ~booster_core_impl() override {
+    flush(); // what push() accepted reaches the broker or the outbox before the publisher goes
+    caf::anon_send_exit(feeder_, caf::exit_reason::user_shutdown);
     caf::anon_send(caf::actor_cast<actors::node_internal_actor>(node_),
                    actors::forget_atom::value, ctx_->queue(), publisher_);
     caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
@@ -136,12 +144,22 @@ public:
     for (auto& id : task_ids) {
       if (rpc) { // registered before publishing: a fast consumer may finish first
         slots.push_back(expect_rpc_result(ctx_->queue(), id, ctx_->results.get()));
+        if (pipeline_) {
+          std::lock_guard guard{slots.back()->mutex}; // registered: others may look at it
+          slots.back()->publish_pending = true;
+        }
         continue;
       }
       auto slot = std::make_shared<result_slot>();
       slot->queue_name = ctx_->queue();
       slot->task_id = id;
+      slot->publish_pending = pipeline_ != nullptr; // nobody else sees it yet
       slots.push_back(std::move(slot));
+    }
+    if (pipeline_) { // queued here; the feeder hands it to the publisher with what else waits
+      if (pipeline_->add(bodies, task_ids, slots))
+        caf::anon_send(feeder_, actors::tick_atom::value);
+      return slots;
     }
     std::vector<push_receipt> receipts;
     if (ctx_->publisher_down->load()) {
@@ -177,7 +195,13 @@ public:
     caf::anon_send(supervisor_, consume_atom::value);
   }
 
+  void flush() override {
+    if (pipeline_)
+      pipeline_->flush();
+  }
+
   void stop() override {
+    flush();
     if (!supervisor_)
       return;
     caf::scoped_actor self{system_};
@@ -333,6 +357,8 @@ private:
   std::unique_ptr<direct_publisher> direct_;
   actors::publisher_actor publisher_;
   queue_supervisor_actor supervisor_;
+  std::shared_ptr<push_pipeline> pipeline_; // publish_mode::pipelined only
+  actors::push_feeder_actor feeder_;
 };
 
 } // namespace

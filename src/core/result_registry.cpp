@@ -146,12 +146,16 @@ bool wait_for_slot(result_slot& slot, std::chrono::milliseconds timeout, bool fo
                            + ": results are only kept in RPC mode; set "
                              ".is_using_rpc_mode = true in the booster options (or in "
                              "task_options for this task)");
-  auto done = [&] { return slot.finished; };
-  if (forever) {
+  // A pipelined push may still fail to publish while we wait.
+  auto done = [&] { return slot.finished || !slot.publish_failure.empty(); };
+  bool ready = true;
+  if (forever)
     slot.cv.wait(lock, done);
-    return true;
-  }
-  return slot.cv.wait_for(lock, timeout, done);
+  else
+    ready = slot.cv.wait_for(lock, timeout, done);
+  if (!slot.publish_failure.empty())
+    throw publish_error(slot.publish_failure);
+  return ready;
 }
 
 void throw_if_failed(result_slot& slot) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <vector>
 
@@ -21,6 +22,20 @@ struct faults {
   std::atomic<bool> publish_down{false};
   std::atomic<int> publish_failures{0};
   std::atomic<int> publishes_until_down{0}; // > 0: the broker goes down after that many calls
+  // A slow broker: publish calls wait while held (on the publisher's thread), and are counted.
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  bool publish_held = false;
+  std::atomic<int> publish_calls{0};
+  std::atomic<std::size_t> largest_publish{0};
+
+  void hold_publishes(bool held) {
+    {
+      std::lock_guard g{gate_mutex};
+      publish_held = held;
+    }
+    gate_cv.notify_all();
+  }
 
   static faults& instance() {
     static faults f;
@@ -34,6 +49,9 @@ struct faults {
     publish_down = false;
     publish_failures = 0;
     publishes_until_down = 0;
+    hold_publishes(false);
+    publish_calls = 0;
+    largest_publish = 0;
   }
 };
 
@@ -43,6 +61,13 @@ public:
     : inner_(std::move(inner)) {}
   void publish(const std::string& q, std::span<const std::string> b) override {
     auto& f = faults::instance();
+    {
+      std::unique_lock l{f.gate_mutex};
+      f.gate_cv.wait(l, [&] { return !f.publish_held; });
+    }
+    ++f.publish_calls;
+    if (b.size() > f.largest_publish)
+      f.largest_publish = b.size();
     if (f.publish_down) {
       ++f.publish_failures;
       throw funboost::broker_error("faulty broker: down");
