@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config python3
   libcaf-dev libsimdjson-dev libspdlog-dev doctest-dev
   libhiredis-dev librabbitmq-dev
+  libjemalloc-dev         # the allocator programs built with funboost use (meson option jemalloc)
   redis-server rabbitmq-server
   clang libclang-rt-dev   # libFuzzer and the sanitizers for fuzz/ (scripts/fuzz.sh)
 )

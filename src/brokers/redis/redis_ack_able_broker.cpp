@@ -232,10 +232,10 @@ void ack_able_connection::publish(const std::string& queue,
   if (bodies.empty())
     return;
   auto key = broker_->key(queue);
-  std::vector<command> commands;
+  std::vector<command_view> commands; // views: the bodies are not copied before hiredis
   for (std::size_t i = 0; i < bodies.size(); i += max_values_per_command) {
     auto end = std::min(bodies.size(), i + max_values_per_command);
-    command c;
+    command_view c;
     c.reserve(end - i + 2);
     c.push_back("RPUSH");
     c.push_back(key);
@@ -244,7 +244,7 @@ void ack_able_connection::publish(const std::string& queue,
     commands.push_back(std::move(c));
   }
   reconnecting([&] {
-    for (auto& r : conn_->pipeline(commands))
+    for (auto& r : conn_->pipeline_views(commands))
       if (is_error(r.get()))
         conn_->fail("RPUSH failed: " + reply_text(r.get()));
   });

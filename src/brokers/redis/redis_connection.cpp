@@ -241,9 +241,10 @@ reply_ptr redis_connection::run(const command& words) {
   return reply;
 }
 
-std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
-  if (!usable())
-    fail("the connection failed earlier (lost or timed out) and cannot be used again");
+namespace {
+template <class Words>
+void append_commands(redisContext* ctx, const std::vector<Words>& commands,
+                     const redis_connection& conn) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& words : commands) {
@@ -253,10 +254,28 @@ std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& co
       argv.push_back(w.data());
       lens.push_back(w.size());
     }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())
+    if (redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())
         != REDIS_OK)
-      fail(std::string{"cannot send a command ("} + ctx_->errstr + ")");
+      conn.fail(std::string{"cannot send a command ("} + ctx->errstr + ")");
   }
+}
+} // namespace
+
+std::vector<reply_ptr> redis_connection::pipeline_views(const std::vector<command_view>& commands) {
+  if (!usable())
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
+  append_commands(ctx_, commands, *this);
+  std::vector<reply_ptr> replies;
+  replies.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i)
+    replies.push_back(read_reply());
+  return replies;
+}
+
+std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
+  if (!usable())
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
+  append_commands(ctx_, commands, *this);
   std::vector<reply_ptr> replies;
   replies.reserve(commands.size());
   for (std::size_t i = 0; i < commands.size(); ++i)

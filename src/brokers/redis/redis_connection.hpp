@@ -24,6 +24,8 @@ using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
 
 /// A command: its words, binary-safe.
 using command = std::vector<std::string>;
+/// A command whose words live elsewhere (no copy of large values, e.g. message bodies).
+using command_view = std::vector<std::string_view>;
 
 /// What an error message says about where it happened.
 struct redis_where {
@@ -47,6 +49,7 @@ public:
   /// Sends all commands in one round trip; returns their replies in order. Error replies are
   /// returned, not thrown; I/O errors throw.
   std::vector<reply_ptr> pipeline(const std::vector<command>& commands);
+  std::vector<reply_ptr> pipeline_views(const std::vector<command_view>& commands);
 
   /// For a connection that has subscribed: waits at most `wait` for pushed messages and returns
   /// every reply one read brought (none when nothing came in time). Throws on I/O errors.
