@@ -32,7 +32,8 @@ using funboost::test::wait_until;
 namespace {
 
 pid_t start_consumer(int port, const std::string& queue, bool poison,
-                     const std::string& stderr_path = "") {
+                     const std::string& stderr_path = "",
+                     const std::string& kind = funboost::broker_kind::redis) {
   const char* program = std::getenv("FUNBOOST_REDIS_SIGKILL_CONSUMER");
   REQUIRE_MESSAGE(program, "FUNBOOST_REDIS_SIGKILL_CONSUMER is not set; run through meson test");
   pid_t pid = ::fork();
@@ -43,7 +44,7 @@ pid_t start_consumer(int port, const std::string& queue, bool poison,
       ::dup2(fd, STDERR_FILENO);
     }
     std::string p = std::to_string(port);
-    ::execl(program, program, p.c_str(), "redis", queue.c_str(), "quick",
+    ::execl(program, program, p.c_str(), kind.c_str(), queue.c_str(), "quick",
             poison ? "poison" : "plain", static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -51,8 +52,9 @@ pid_t start_consumer(int port, const std::string& queue, bool poison,
 }
 
 /// A producer in this process that pushes to `queue` and never consumes.
-funboost::booster_options producer_options(const redis_server& server, const std::string& queue) {
-  auto o = funboost::test::redis_options(server, funboost::broker_kind::redis, queue, {"i"});
+funboost::booster_options producer_options(const redis_server& server, const std::string& queue,
+                                           const std::string& kind = funboost::broker_kind::redis) {
+  auto o = funboost::test::redis_options(server, kind, queue, {"i"});
   o.is_using_rpc_mode = false;
   funboost::test::quick_recovery(o);
   return o;
@@ -98,15 +100,21 @@ TEST_CASE("redis: a consumer frozen past its heartbeat expiry registers again be
   kill_and_reap(peer);
 }
 
-TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter queue after "
-          "max_crash_deliveries deaths, and the healthy tasks fetched with it all complete") {
+namespace {
+
+/// Messages waiting in a queue of either kind (a list, or a stream's entries).
+long long length(redis_client& c, const std::string& kind, const std::string& key) {
+  return c.integer({kind == funboost::broker_kind::redis ? "LLEN" : "XLEN", key});
+}
+
+void poison(const std::string& kind) {
   redis_server server;
   redis_client client{server.port()};
   const std::string queue = "poisoned";
   const std::string done_key = "done:" + queue;
   constexpr int healthy = 100;
   funboost::runtime rt;
-  auto producer = rt.boost(funboost::test::poison_task, producer_options(server, queue));
+  auto producer = rt.boost(funboost::test::poison_task, producer_options(server, queue, kind));
   auto poison = producer.push(-1); // first, so it is fetched with healthy ones
   REQUIRE(poison.published());
   for (int i = 0; i < healthy; ++i)
@@ -116,7 +124,7 @@ TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter 
   int deaths = 0;
   const std::string log_path = "poison_consumers.stderr";
   std::remove(log_path.c_str());
-  pid_t consumer = start_consumer(server.port(), queue, true, log_path);
+  pid_t consumer = start_consumer(server.port(), queue, true, log_path, kind);
   bool finished = wait_until(
     [&] {
       int status = 0;
@@ -124,10 +132,10 @@ TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter 
         CHECK_MESSAGE(WIFSIGNALED(status), "the consumer exited by itself");
         ++deaths;
         if (deaths <= 12)
-          consumer = start_consumer(server.port(), queue, true, log_path);
+          consumer = start_consumer(server.port(), queue, true, log_path, kind);
       }
       return client.integer({"SCARD", done_key}) == healthy
-             && client.integer({"LLEN", queue + "_dlx"}) == 1;
+             && length(client, kind, queue + "_dlx") == 1;
     },
     120s);
   kill_and_reap(consumer);
@@ -136,8 +144,10 @@ TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter 
   CHECK(client.integer({"SCARD", done_key}) == healthy);
   // Blamed once per death it caused, never the healthy tasks: exactly max_crash_deliveries.
   CHECK(deaths == 3);
-  REQUIRE(client.integer({"LLEN", queue + "_dlx"}) == 1);
-  auto dead = client.strings({"LRANGE", queue + "_dlx", "0", "0"}).front();
+  REQUIRE(length(client, kind, queue + "_dlx") == 1);
+  auto dead = kind == funboost::broker_kind::redis
+                ? client.strings({"LRANGE", queue + "_dlx", "0", "0"}).front()
+                : client.stream_values(queue + "_dlx").front();
   CAPTURE(dead);
   CHECK(dead.find("\"i\":-1") != std::string::npos);
   CHECK(dead.find("\"dead_letter_reason\":\"a consumer process died while running it 3 times")
@@ -153,7 +163,20 @@ TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter 
   CHECK(named == 3);
   // Nothing left behind: no crash count of a finished task, no task still queued.
   CHECK(client.integer({"HLEN", "funboost_crash_deliveries:" + queue}) == 0);
-  CHECK(client.integer({"LLEN", queue}) == 0);
+  CHECK(length(client, kind, queue) == 0);
+}
+
+} // namespace
+
+TEST_CASE("redis: a poison task that aborts its process goes to the dead-letter queue after "
+          "max_crash_deliveries deaths, and the healthy tasks fetched with it all complete") {
+  poison(funboost::broker_kind::redis);
+}
+
+TEST_CASE("redis_stream: a poison task that aborts its process goes to the dead-letter queue "
+          "after max_crash_deliveries deaths, and the healthy tasks fetched with it all "
+          "complete") {
+  poison(funboost::broker_kind::redis_stream);
 }
 
 namespace {

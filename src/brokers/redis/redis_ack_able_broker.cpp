@@ -84,10 +84,7 @@ class ack_able_broker final : public redis_broker_base,
                               public std::enable_shared_from_this<ack_able_broker> {
 public:
   explicit ack_able_broker(const booster_options& options)
-    : redis_broker_base(options, "REDIS_ACK_ABLE"),
-      unmarked_cap_(options.max_crash_deliveries > 0
-                      ? std::max(options.max_crash_deliveries - 1, 1)
-                      : 0) {}
+    : redis_broker_base(options, "REDIS_ACK_ABLE") {}
 
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<ack_able_connection>(shared_from_this(), open());
@@ -124,9 +121,6 @@ public:
     return key("fsdf_lock__requeue_tasks_which_unconfirmed:" + queue());
   }
   std::string registry_key() const { return key("funboost_unack_registry:" + queue()); }
-  // Not funboost's: what this project adds to survive poison tasks (see max_crash_deliveries).
-  std::string crash_counts_key() const { return key("funboost_crash_deliveries:" + queue()); }
-  std::string running_marks_key() const { return key("funboost_crash_running:" + queue()); }
   std::string unack_prefix() const { return key(queue() + "__unack_id_"); }
 
   redis_keeper& keeper() {
@@ -141,7 +135,7 @@ public:
     return redis_broker_base::keeper(
       [=, this](redis_connection& conn, const std::vector<std::string>& lost,
                 const std::vector<std::string>& gone) {
-        std::vector<std::string> args{expiry, prefix, std::to_string(unmarked_cap_),
+        std::vector<std::string> args{expiry, prefix, std::to_string(unmarked_cap()),
                                       std::to_string(lost.size())};
         args.insert(args.end(), lost.begin(), lost.end());
         args.insert(args.end(), gone.begin(), gone.end());
@@ -166,7 +160,6 @@ protected:
   }
 
 private:
-  int unmarked_cap_; // see scripts::ack_able_recover
   std::mutex parked_mutex_; // fetchers of several slots connect on their own threads
   std::unordered_map<uint32_t, consumer_identity> parked_;
 };

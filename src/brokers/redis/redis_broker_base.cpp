@@ -29,6 +29,8 @@ redis_broker_base::redis_broker_base(const booster_options& options, std::string
     writer_(options.broker.register_queue ? params_writer::consumer : params_writer::publisher),
     params_json_(params_record(options, funboost_kind, writer_)),
     utc_offset_minutes_(options.publish_time_utc_offset_minutes),
+    unmarked_cap_(options.max_crash_deliveries > 0 ? std::max(options.max_crash_deliveries - 1, 1)
+                                                   : 0),
     log_(detail::queue_logger(options)) {
   timing_.heartbeat_interval = option_ms(options, "heartbeat_interval_ms",
                                          timing_.heartbeat_interval);

@@ -31,6 +31,13 @@ public:
   const redis_timing& timing() const { return timing_; }
   spdlog::logger& log() const { return *log_; }
   std::string heartbeat_key() const { return key("funboost_hearbeat_queue__str:" + queue()); }
+  // Not funboost's: what this project adds to survive poison tasks (see max_crash_deliveries).
+  std::string crash_counts_key() const { return key("funboost_crash_deliveries:" + queue()); }
+  std::string running_marks_key() const { return key("funboost_crash_running:" + queue()); }
+  /// The highest count a death with no task marked running may give a held message
+  /// (max_crash_deliveries - 1, at least 1; 0 = count nothing): see scripts::ack_able_recover.
+  int unmarked_cap() const { return unmarked_cap_; }
+  bool counts_crashes() const { return unmarked_cap_ > 0; }
   /// Not funboost's: HASH consumer id -> the name of its process's connections (redis_keeper).
   std::string clients_key() const { return key("funboost_cpp_consumer_clients:" + queue()); }
 
@@ -62,6 +69,7 @@ private:
   params_writer writer_; // a publish-only booster's record never replaces a consumer's
   std::string params_json_;
   int utc_offset_minutes_; // funboost's time zone, for consumer ids
+  int unmarked_cap_;
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<bool> registered_{false};
   std::mutex keeper_mutex_;

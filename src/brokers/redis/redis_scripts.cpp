@@ -139,49 +139,89 @@ end
 return #lost
 )lua";
 
-// Shared Lua: gives pending entry `id` back to the stream as a new entry.
+// Shared Lua: gives pending entry `id` back to the stream as a new entry; returns its body
+// (false when the entry is gone or has no field).
 #define FUNBOOST_LUA_READD                                                                     \
   "local function readd(stream, group, id)\n"                                                  \
   "  local entries = redis.call('XRANGE', stream, id, id)\n"                                   \
-  "  local moved = 0\n"                                                                        \
+  "  local body = false\n"                                                                     \
   "  if #entries > 0 and entries[1][2] then\n"                                                 \
   "    local fields = entries[1][2]\n"                                                         \
-  "    local body = fields[2]\n"                                                               \
+  "    body = fields[2] or false\n"                                                            \
   "    for i = 1, #fields, 2 do\n"                                                             \
   "      if fields[i] == '' then body = fields[i + 1] break end\n"                             \
   "    end\n"                                                                                  \
-  "    if body then redis.call('XADD', stream, '*', '', body) moved = 1 end\n"                 \
+  "    if body then redis.call('XADD', stream, '*', '', body) end\n"                           \
   "  end\n"                                                                                    \
   "  redis.call('XACK', stream, group, id)\n"                                                  \
   "  redis.call('XDEL', stream, id)\n"                                                         \
-  "  return moved\n"                                                                           \
+  "  return body\n"                                                                            \
   "end\n"
 
 const std::string_view stream_recover = FUNBOOST_LUA_ALIVE FUNBOOST_LUA_READD R"lua(
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 30) then return {-1} end
 local alive = alive_ids(KEYS[2], tonumber(ARGV[1]))
 local group = ARGV[2]
+local cap = tonumber(ARGV[4])
+local lost_count = tonumber(ARGV[5])
 local dead = {}
-for i = 4, #ARGV do dead[ARGV[i]] = true end
+for i = 6, #ARGV do dead[ARGV[i]] = (i < 6 + lost_count) and 'lost' or 'gone' end
 local moved = 0
-for id, _ in pairs(dead) do
-  for page = 1, 100 do
-    local pend = redis.pcall('XPENDING', KEYS[3], group, '-', '+', 1000, id)
-    if type(pend) ~= 'table' or pend.err or #pend == 0 then break end
-    for _, e in ipairs(pend) do moved = moved + readd(KEYS[3], group, e[1]) end
+local blamed = {}
+-- Gives back one consumer's pending entries; a consumer that died (not a lost connection of a
+-- live process) has its marked running entry blamed, or, with none marked, each entry counted
+-- up to the cap, as ack_able_recover does.
+local function recover(id, entry_ids, blame)
+  local bodies = {}
+  for _, eid in ipairs(entry_ids) do
+    local body = readd(KEYS[3], group, eid)
+    if body then bodies[#bodies + 1] = body end
   end
+  moved = moved + #bodies
+  if blame and cap > 0 and #bodies > 0 then
+    local running = redis.call('HGET', KEYS[5], id)
+    local held = false
+    for _, b in ipairs(bodies) do if b == running then held = true end end
+    if held then
+      redis.call('HINCRBY', KEYS[4], running, 1)
+      blamed[#blamed + 1] = running
+    else
+      for _, b in ipairs(bodies) do
+        if tonumber(redis.call('HGET', KEYS[4], b) or '0') < cap then
+          redis.call('HINCRBY', KEYS[4], b, 1)
+        end
+      end
+    end
+    redis.call('EXPIRE', KEYS[4], 604800)
+  end
+  redis.call('HDEL', KEYS[5], id)
 end
+for id, how in pairs(dead) do
+  local ids = {}
+  local from = '-'
+  for page = 1, 100 do
+    local pend = redis.pcall('XPENDING', KEYS[3], group, from, '+', 1000, id)
+    if type(pend) ~= 'table' or pend.err or #pend == 0 then break end
+    for _, e in ipairs(pend) do ids[#ids + 1] = e[1] end
+    if #pend < 1000 then break end
+    from = '(' .. pend[#pend][1]
+  end
+  recover(id, ids, how == 'gone')
+end
+local by_consumer = {}
 local start = '-'
 for page = 1, 10 do
   local pend = redis.pcall('XPENDING', KEYS[3], group, 'IDLE', tonumber(ARGV[3]), start, '+', 1000)
   if type(pend) ~= 'table' or pend.err or #pend == 0 then break end
   for _, e in ipairs(pend) do
-    if dead[e[2]] or not alive[e[2]] then
-      moved = moved + readd(KEYS[3], group, e[1])
+    if not dead[e[2]] and not alive[e[2]] then
+      by_consumer[e[2]] = by_consumer[e[2]] or {}
+      table.insert(by_consumer[e[2]], e[1])
     end
   end
   start = '(' .. pend[#pend][1]
 end
+for id, ids in pairs(by_consumer) do recover(id, ids, true) end
 for id, _ in pairs(dead) do
   local left = redis.pcall('XPENDING', KEYS[3], group, '-', '+', 1, id)
   if type(left) == 'table' and not left.err and #left == 0 then
@@ -189,7 +229,7 @@ for id, _ in pairs(dead) do
   end
 end
 redis.call('DEL', KEYS[1])
-return moved
+return {moved, unpack(blamed)}
 )lua";
 
 const std::string_view stream_close = FUNBOOST_LUA_READD R"lua(
@@ -197,13 +237,16 @@ local group = ARGV[1]
 local moved = 0
 local pend = redis.pcall('XPENDING', KEYS[1], group, '-', '+', 100000, ARGV[2])
 if type(pend) == 'table' and not pend.err then
-  for _, e in ipairs(pend) do moved = moved + readd(KEYS[1], group, e[1]) end
+  for _, e in ipairs(pend) do
+    if readd(KEYS[1], group, e[1]) then moved = moved + 1 end
+  end
   redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], group, ARGV[2])
 end
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local id = string.match(m, '^(.*)&&[^&]*$')
   if id == ARGV[2] then redis.call('SREM', KEYS[2], m) end
 end
+redis.call('HDEL', KEYS[3], ARGV[2])
 return moved
 )lua";
 

@@ -47,15 +47,19 @@ extern const std::string_view ack_able_close;
 /// head of the queue KEYS[2]. Returns how many.
 extern const std::string_view ack_able_reclaim;
 
-/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] stream; ARGV[1] heartbeat expiry s,
-/// ARGV[2] group, ARGV[3] min idle ms, ARGV[4..] consumer ids known dead (lost or gone). Under
-/// the lock, re-adds every pending entry of those at once and of any consumer without a live
-/// heartbeat once idle that long (XADD a copy, XACK and XDEL the original). Returns the entries moved, or -1 when the lock is held.
+/// KEYS[1] lock, KEYS[2] heartbeat set, KEYS[3] stream, KEYS[4] crash counts hash, KEYS[5]
+/// running marks hash; ARGV[1] heartbeat expiry s, ARGV[2] group, ARGV[3] min idle ms, ARGV[4]
+/// the unmarked cap (as ack_able_recover's ARGV[3]), ARGV[5] the number L of lost ids,
+/// ARGV[6..5+L] lost ids, the rest gone ids. Under the lock, re-adds every pending entry of the
+/// lost and gone consumers at once and of any consumer without a live heartbeat once idle that
+/// long (XADD a copy, XACK and XDEL the original), counting deaths as ack_able_recover does
+/// (not for lost ones). Returns {moved, the marked messages blamed...}, or {-1} when the lock
+/// is held.
 extern const std::string_view stream_recover;
 
-/// KEYS[1] stream, KEYS[2] heartbeat set; ARGV[1] group, ARGV[2] consumer id. A graceful
-/// close: re-adds this consumer's pending entries, deletes the consumer from the group and
-/// removes its heartbeat. Returns the entries moved.
+/// KEYS[1] stream, KEYS[2] heartbeat set, KEYS[3] running marks; ARGV[1] group, ARGV[2]
+/// consumer id. A graceful close: re-adds this consumer's pending entries, deletes the consumer
+/// from the group and removes its heartbeat and running mark. Returns the entries moved.
 extern const std::string_view stream_close;
 
 } // namespace funboost::brokers::redis::scripts

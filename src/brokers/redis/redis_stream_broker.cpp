@@ -1,12 +1,14 @@
 #include "brokers/redis/redis_stream_broker.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
+#include "core/message_peek.hpp"
 
 namespace funboost::brokers::redis {
 
@@ -31,11 +33,19 @@ public:
   std::size_t count(const std::string& queue) override;
   void clear(const std::string& queue) override;
 
+  void mark_running(const std::string& queue, uint64_t delivery_tag) override;
+
 private:
   void start_consuming();
   void create_group();
+  /// Crash counts of the bodies just fetched (out[first..]), when any count exists.
+  void read_crash_counts(std::vector<fetched_message>& out, std::size_t first);
+  /// HDELs for finished messages: their crash counts, and the running mark.
+  void forget_suspects(std::span<const uint64_t> tags, std::vector<command>& commands);
 
   // unacked_: delivery tag -> stream entry id
+  std::unordered_map<uint64_t, std::string> suspects_; // tag -> body, fetched with a count > 0
+  uint64_t marked_ = 0;                                 // the tag marked running, 0 = none
 };
 
 class stream_broker final : public redis_broker_base,
@@ -62,20 +72,31 @@ public:
     auto expiry = seconds_text(timing().heartbeat_expiry);
     auto idle = std::to_string(timing().stream_claim_idle.count());
     return redis_broker_base::keeper(
-      [=](redis_connection& conn, const std::vector<std::string>& lost,
-          const std::vector<std::string>& gone) {
-        std::vector<std::string> args{expiry, group_name, idle};
+      [=, this](redis_connection& conn, const std::vector<std::string>& lost,
+                const std::vector<std::string>& gone) {
+        std::vector<std::string> args{expiry, group_name, idle, std::to_string(unmarked_cap()),
+                                      std::to_string(lost.size())};
         args.insert(args.end(), lost.begin(), lost.end());
         args.insert(args.end(), gone.begin(), gone.end());
-        auto reply = conn.eval(scripts::stream_recover, {lock, heartbeat, stream}, args);
-        return reply_int(reply.get(), 0);
+        auto reply = conn.eval(scripts::stream_recover,
+                               {lock, heartbeat, stream, crash_counts_key(), running_marks_key()},
+                               args);
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+          return 0LL;
+        for (std::size_t i = 1; i < reply->elements; ++i)
+          log().error("queue '{}': a consumer process died while running task {} alone (it "
+                      "had been running at an earlier death too); its crash count went up",
+                      queue(), detail::task_id_of(reply_text(reply->element[i])));
+        return reply_int(reply->element[0], 0);
       });
   }
 };
 
 stream_connection::~stream_connection() {
   leave([&] {
-    conn_->eval(scripts::stream_close, {broker_->key(broker_->queue()), broker_->heartbeat_key()},
+    conn_->eval(scripts::stream_close,
+                {broker_->key(broker_->queue()), broker_->heartbeat_key(),
+                 broker_->running_marks_key()},
                 {group_name, consumer_id_});
   });
 }
@@ -130,7 +151,14 @@ std::size_t stream_connection::fetch(const std::string& queue, std::size_t max,
   c.push_back("STREAMS");
   c.push_back(broker_->key(queue));
   c.push_back(">");
-  auto reply = conn_->run_allow_error(c);
+  // The EXISTS runs after the read (a pipeline keeps order): whether any crash count exists
+  // costs no round trip of its own.
+  std::vector<command> commands{c};
+  if (broker_->counts_crashes())
+    commands.push_back({"EXISTS", broker_->crash_counts_key()});
+  auto replies = conn_->pipeline(commands);
+  auto reply = std::move(replies[0]);
+  bool counted = replies.size() > 1 && reply_int(replies[1].get(), 0) == 1;
   if (blocking)
     conn_->set_timeout(conn_->default_timeout());
   if (is_error(reply.get(), "NOGROUP")) { // the stream was deleted (clear): start it again
@@ -142,6 +170,7 @@ std::size_t stream_connection::fetch(const std::string& queue, std::size_t max,
   if (reply->type != REDIS_REPLY_ARRAY)
     return 0; // nil: nothing within the wait
   std::size_t added = 0;
+  auto first = out.size();
   for (std::size_t s = 0; s < reply->elements; ++s) {
     auto* stream = reply->element[s];
     if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2)
@@ -171,7 +200,54 @@ std::size_t stream_connection::fetch(const std::string& queue, std::size_t max,
       ++added;
     }
   }
+  if (counted && added > 0)
+    read_crash_counts(out, first);
   return added;
+}
+
+void stream_connection::read_crash_counts(std::vector<fetched_message>& out, std::size_t first) {
+  command hmget{"HMGET", broker_->crash_counts_key()};
+  for (auto i = first; i < out.size(); ++i)
+    hmget.push_back(out[i].body);
+  auto counts = conn_->run(hmget);
+  for (std::size_t i = 0; i < counts->elements && first + i < out.size(); ++i) {
+    auto n = counts->element[i]->type == REDIS_REPLY_STRING
+               ? std::atoll(reply_text(counts->element[i]).c_str())
+               : 0;
+    if (n > 0) {
+      auto& m = out[first + i];
+      m.crash_deliveries = static_cast<uint32_t>(n);
+      suspects_.emplace(m.delivery_tag, m.body);
+    }
+  }
+}
+
+void stream_connection::mark_running(const std::string& queue, uint64_t tag) {
+  broker_->check_queue(queue, true);
+  auto i = suspects_.find(tag);
+  if (i == suspects_.end())
+    return;
+  conn_->run({"HSET", broker_->running_marks_key(), consumer_id_, i->second});
+  marked_ = tag;
+}
+
+void stream_connection::forget_suspects(std::span<const uint64_t> tags,
+                                        std::vector<command>& commands) {
+  if (suspects_.empty() && marked_ == 0)
+    return;
+  command counts{"HDEL", broker_->crash_counts_key()};
+  for (auto tag : tags) {
+    if (tag == marked_) {
+      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
+      marked_ = 0;
+    }
+    if (auto i = suspects_.find(tag); i != suspects_.end()) {
+      counts.push_back(std::move(i->second));
+      suspects_.erase(i);
+    }
+  }
+  if (counts.size() > 2)
+    commands.push_back(std::move(counts));
 }
 
 void stream_connection::ack(const std::string& queue, std::span<const uint64_t> tags) {
@@ -187,9 +263,15 @@ void stream_connection::ack(const std::string& queue, std::span<const uint64_t> 
     xdel.push_back(std::move(i->second));
     unacked_.erase(i);
   }
-  if (xdel.size() <= 2)
+  std::vector<command> commands;
+  forget_suspects(tags, commands);
+  if (xdel.size() <= 2 && commands.empty())
     return;
-  for (auto& r : conn_->pipeline({xack, xdel}))
+  if (xdel.size() > 2) {
+    commands.push_back(std::move(xack));
+    commands.push_back(std::move(xdel));
+  }
+  for (auto& r : conn_->pipeline(commands))
     if (is_error(r.get()) && !is_error(r.get(), "NOGROUP"))
       conn_->fail("XACK/XDEL failed: " + reply_text(r.get()));
 }
@@ -204,6 +286,11 @@ void stream_connection::requeue(const std::string& queue,
   command xdel{"XDEL", key};
   std::vector<command> commands{{"MULTI"}};
   for (const auto& m : messages) {
+    suspects_.erase(m.delivery_tag); // its count stays: it is still a suspect for the next one
+    if (m.delivery_tag == marked_) {
+      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
+      marked_ = 0;
+    }
     commands.push_back({"XADD", key, "*", "", m.body});
     auto i = unacked_.find(m.delivery_tag);
     if (i != unacked_.end()) {
