@@ -75,12 +75,9 @@ caf::result<task_result> await_result(self_ptr self, const std::string& task_id,
   auto& st = self->state;
   auto& wait = st.waits[task_id];
   if (!wait.slot) {
-    wait.slot = detail::find_result(task_id);
-    if (!wait.slot) {
-      wait.slot = std::make_shared<detail::result_slot>();
-      wait.slot->task_id = task_id;
-      wait.slot->rpc = true;
-      detail::expect_result(wait.slot);
+    bool created = false;
+    wait.slot = detail::find_or_expect_result(task_id, created);
+    if (created) {
       wait.registered_here = true;
       for (const auto& store : stores(self))
         store->watch(wait.slot);

@@ -78,6 +78,25 @@ std::shared_ptr<result_slot> find_result(const std::string& task_id) {
   return i == s.finished.end() ? nullptr : i->second;
 }
 
+std::shared_ptr<result_slot> find_or_expect_result(const std::string& task_id, bool& created) {
+  auto& s = shard_for(task_id);
+  std::lock_guard guard{s.mutex};
+  created = false;
+  if (auto i = s.slots.find(task_id); i != s.slots.end()) {
+    if (auto slot = i->second.lock())
+      return slot;
+    s.slots.erase(i);
+  }
+  if (auto i = s.finished.find(task_id); i != s.finished.end())
+    return i->second;
+  auto slot = std::make_shared<result_slot>();
+  slot->task_id = task_id;
+  slot->rpc = true;
+  s.add_waiting(slot);
+  created = true;
+  return slot;
+}
+
 void forget_result(const std::shared_ptr<result_slot>& slot) {
   auto& s = shard_for(slot->task_id);
   std::lock_guard guard{s.mutex};

@@ -23,6 +23,11 @@ std::shared_ptr<result_slot> expect_rpc_result(const std::string& queue, std::st
 /// The slot registered under `task_id` (waiting, or among the recently finished), or null.
 std::shared_ptr<result_slot> find_result(const std::string& task_id);
 
+/// The slot registered under `task_id`, or a new waiting one registered for it, in one step:
+/// an outcome delivered between a failed find_result and expect_result would otherwise be
+/// remembered apart from the new slot, which then waits forever. `created` says which.
+std::shared_ptr<result_slot> find_or_expect_result(const std::string& task_id, bool& created);
+
 /// Removes `slot` from the registry if it is still the one registered (a waiter gave up).
 void forget_result(const std::shared_ptr<result_slot>& slot);
 
