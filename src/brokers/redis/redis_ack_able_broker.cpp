@@ -6,10 +6,10 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_crash_suspects.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 #include "core/message_peek.hpp"
@@ -41,8 +41,7 @@ struct consumer_identity {
   std::string unack_key;
   uint64_t next_tag = 0;
   std::unordered_map<uint64_t, std::string> unacked;
-  std::unordered_set<uint64_t> suspects;
-  uint64_t marked = 0;
+  crash_suspects suspects;
 };
 
 class ack_able_connection final : public redis_queue_connection<ack_able_broker> {
@@ -68,13 +67,11 @@ public:
 
 private:
   void start_consuming();
-  /// HDELs for finished or given-back messages: their crash counts, and the running mark.
-  void forget_suspects(std::span<const uint64_t> tags, std::vector<command>& commands);
+  crash_suspects::keys crash_keys() const;
 
   std::string unack_key_;
   // unacked_: delivery tag -> body (ZREM needs it)
-  std::unordered_set<uint64_t> suspects_; // tags fetched with a crash count > 0
-  uint64_t marked_ = 0;                    // the tag marked running, 0 = none
+  crash_suspects suspects_;
   std::optional<uint32_t> slot_;           // a fetcher's connection; none for publishers
   bool blocking_wait_ = true;              // false once the server turned BLMOVE down
   bool continues_ = false;
@@ -174,7 +171,6 @@ void ack_able_connection::serve_slot(uint32_t slot, std::optional<consumer_ident
   next_tag_ = previous->next_tag;
   unacked_ = std::move(previous->unacked);
   suspects_ = std::move(previous->suspects);
-  marked_ = previous->marked;
   // The heartbeat is the keeper's and never stopped; if Redis lost the registry entry (a
   // restart without persistence, or another consumer's recovery), the first fetch re-registers.
   std::vector<std::string> known;
@@ -196,7 +192,7 @@ ack_able_connection::~ack_able_connection() {
   if (slot_ && !consumer_id_.empty() && !conn_->usable()) {
     broker_->park(*slot_, consumer_identity{std::move(consumer_id_), std::move(unack_key_),
                                             next_tag_, std::move(unacked_),
-                                            std::move(suspects_), marked_});
+                                            std::move(suspects_)});
     return;
   }
   leave([&] {
@@ -283,7 +279,7 @@ std::size_t ack_able_connection::fetch(const std::string& queue, std::size_t max
         if (i < counts->elements)
           crashes = static_cast<uint32_t>(std::max(0LL, reply_int(counts->element[i], 0)));
         if (crashes > 0)
-          suspects_.insert(tag);
+          suspects_.add(tag, body);
         unacked_.emplace(tag, body);
         out.push_back({std::move(body), tag, crashes});
       }
@@ -322,30 +318,10 @@ bool ack_able_connection::wait_for_message(const std::string& queue_key,
   return true;
 }
 
-void ack_able_connection::forget_suspects(std::span<const uint64_t> tags,
-                                          std::vector<command>& commands) {
-  if (suspects_.empty() && marked_ == 0)
-    return;
-  command counts{"HDEL", broker_->crash_counts_key()};
-  for (auto tag : tags) {
-    if (tag == marked_) {
-      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
-      marked_ = 0;
-    }
-    if (suspects_.erase(tag) > 0) {
-      auto i = unacked_.find(tag);
-      if (i != unacked_.end())
-        counts.push_back(i->second);
-    }
-  }
-  if (counts.size() > 2)
-    commands.push_back(std::move(counts));
-}
-
 void ack_able_connection::ack(const std::string& queue, std::span<const uint64_t> tags) {
   broker_->check_queue(queue, true);
   std::vector<command> commands;
-  forget_suspects(tags, commands); // before unacked_ gives up the bodies
+  suspects_.finished(tags, crash_keys(), commands);
   command c{"ZREM", unack_key_};
   std::vector<uint64_t> removed;
   for (auto tag : tags) {
@@ -374,13 +350,14 @@ void ack_able_connection::ack(const std::string& queue, std::span<const uint64_t
   }
 }
 
+crash_suspects::keys ack_able_connection::crash_keys() const {
+  return {broker_->crash_counts_key(), broker_->running_marks_key(), consumer_id_};
+}
+
 void ack_able_connection::mark_running(const std::string& queue, uint64_t tag) {
   broker_->check_queue(queue, true);
-  auto i = unacked_.find(tag);
-  if (i == unacked_.end())
-    return;
-  conn_->run({"HSET", broker_->running_marks_key(), consumer_id_, i->second});
-  marked_ = tag;
+  if (auto mark = suspects_.mark(tag, crash_keys()))
+    conn_->run(*mark);
 }
 
 void ack_able_connection::requeue(const std::string& queue,
@@ -390,14 +367,9 @@ void ack_able_connection::requeue(const std::string& queue,
     return;
   command push{"RPUSH", broker_->key(queue)};
   command remove{"ZREM", unack_key_};
-  if (marked_ != 0) // given back unfinished (a graceful stop): no death to blame it for
-    for (const auto& m : messages)
-      if (m.delivery_tag == marked_) {
-        conn_->run({"HDEL", broker_->running_marks_key(), consumer_id_});
-        marked_ = 0;
-      }
+  std::vector<command> commands{{"MULTI"}};
   for (const auto& m : messages) {
-    suspects_.erase(m.delivery_tag); // its count stays: it is still a suspect for the next one
+    suspects_.given_back(m.delivery_tag, crash_keys(), commands);
     push.push_back(m.body);
     auto i = unacked_.find(m.delivery_tag);
     if (i != unacked_.end()) {
@@ -405,7 +377,7 @@ void ack_able_connection::requeue(const std::string& queue,
       unacked_.erase(i);
     }
   }
-  std::vector<command> commands{{"MULTI"}, push};
+  commands.push_back(push);
   if (remove.size() > 2)
     commands.push_back(remove);
   commands.push_back({"EXEC"});

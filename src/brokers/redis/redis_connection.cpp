@@ -241,10 +241,10 @@ reply_ptr redis_connection::run(const command& words) {
   return reply;
 }
 
-namespace {
 template <class Words>
-void append_commands(redisContext* ctx, const std::vector<Words>& commands,
-                     const redis_connection& conn) {
+std::vector<reply_ptr> redis_connection::send_all(const std::vector<Words>& commands) {
+  if (!usable())
+    fail("the connection failed earlier (lost or timed out) and cannot be used again");
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& words : commands) {
@@ -254,17 +254,10 @@ void append_commands(redisContext* ctx, const std::vector<Words>& commands,
       argv.push_back(w.data());
       lens.push_back(w.size());
     }
-    if (redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())
         != REDIS_OK)
-      conn.fail(std::string{"cannot send a command ("} + ctx->errstr + ")");
+      fail(std::string{"cannot send a command ("} + ctx_->errstr + ")");
   }
-}
-} // namespace
-
-std::vector<reply_ptr> redis_connection::pipeline_views(const std::vector<command_view>& commands) {
-  if (!usable())
-    fail("the connection failed earlier (lost or timed out) and cannot be used again");
-  append_commands(ctx_, commands, *this);
   std::vector<reply_ptr> replies;
   replies.reserve(commands.size());
   for (std::size_t i = 0; i < commands.size(); ++i)
@@ -273,14 +266,11 @@ std::vector<reply_ptr> redis_connection::pipeline_views(const std::vector<comman
 }
 
 std::vector<reply_ptr> redis_connection::pipeline(const std::vector<command>& commands) {
-  if (!usable())
-    fail("the connection failed earlier (lost or timed out) and cannot be used again");
-  append_commands(ctx_, commands, *this);
-  std::vector<reply_ptr> replies;
-  replies.reserve(commands.size());
-  for (std::size_t i = 0; i < commands.size(); ++i)
-    replies.push_back(read_reply());
-  return replies;
+  return send_all(commands);
+}
+
+std::vector<reply_ptr> redis_connection::pipeline_views(const std::vector<command_view>& commands) {
+  return send_all(commands);
 }
 
 reply_ptr redis_connection::eval(std::string_view script, const std::vector<std::string>& keys,

@@ -77,6 +77,9 @@ public:
 
 private:
   reply_ptr read_reply();
+  /// Appends every command, then reads their replies in order.
+  template <class Words>
+  std::vector<reply_ptr> send_all(const std::vector<Words>& commands);
   void throw_if_error_reply(const reply_ptr& reply, const command& words) const;
 
   redis_where where_;

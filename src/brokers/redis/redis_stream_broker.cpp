@@ -6,6 +6,7 @@
 
 #include "brokers/redis/redis_broker_base.hpp"
 #include "brokers/redis/redis_consumer_id.hpp"
+#include "brokers/redis/redis_crash_suspects.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 #include "core/message_peek.hpp"
@@ -40,12 +41,10 @@ private:
   void create_group();
   /// Crash counts of the bodies just fetched (out[first..]), when any count exists.
   void read_crash_counts(std::vector<fetched_message>& out, std::size_t first);
-  /// HDELs for finished messages: their crash counts, and the running mark.
-  void forget_suspects(std::span<const uint64_t> tags, std::vector<command>& commands);
+  crash_suspects::keys crash_keys() const;
 
   // unacked_: delivery tag -> stream entry id
-  std::unordered_map<uint64_t, std::string> suspects_; // tag -> body, fetched with a count > 0
-  uint64_t marked_ = 0;                                 // the tag marked running, 0 = none
+  crash_suspects suspects_;
 };
 
 class stream_broker final : public redis_broker_base,
@@ -217,37 +216,19 @@ void stream_connection::read_crash_counts(std::vector<fetched_message>& out, std
     if (n > 0) {
       auto& m = out[first + i];
       m.crash_deliveries = static_cast<uint32_t>(n);
-      suspects_.emplace(m.delivery_tag, m.body);
+      suspects_.add(m.delivery_tag, m.body);
     }
   }
+}
+
+crash_suspects::keys stream_connection::crash_keys() const {
+  return {broker_->crash_counts_key(), broker_->running_marks_key(), consumer_id_};
 }
 
 void stream_connection::mark_running(const std::string& queue, uint64_t tag) {
   broker_->check_queue(queue, true);
-  auto i = suspects_.find(tag);
-  if (i == suspects_.end())
-    return;
-  conn_->run({"HSET", broker_->running_marks_key(), consumer_id_, i->second});
-  marked_ = tag;
-}
-
-void stream_connection::forget_suspects(std::span<const uint64_t> tags,
-                                        std::vector<command>& commands) {
-  if (suspects_.empty() && marked_ == 0)
-    return;
-  command counts{"HDEL", broker_->crash_counts_key()};
-  for (auto tag : tags) {
-    if (tag == marked_) {
-      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
-      marked_ = 0;
-    }
-    if (auto i = suspects_.find(tag); i != suspects_.end()) {
-      counts.push_back(std::move(i->second));
-      suspects_.erase(i);
-    }
-  }
-  if (counts.size() > 2)
-    commands.push_back(std::move(counts));
+  if (auto mark = suspects_.mark(tag, crash_keys()))
+    conn_->run(*mark);
 }
 
 void stream_connection::ack(const std::string& queue, std::span<const uint64_t> tags) {
@@ -264,7 +245,7 @@ void stream_connection::ack(const std::string& queue, std::span<const uint64_t> 
     unacked_.erase(i);
   }
   std::vector<command> commands;
-  forget_suspects(tags, commands);
+  suspects_.finished(tags, crash_keys(), commands);
   if (xdel.size() <= 2 && commands.empty())
     return;
   if (xdel.size() > 2) {
@@ -286,11 +267,7 @@ void stream_connection::requeue(const std::string& queue,
   command xdel{"XDEL", key};
   std::vector<command> commands{{"MULTI"}};
   for (const auto& m : messages) {
-    suspects_.erase(m.delivery_tag); // its count stays: it is still a suspect for the next one
-    if (m.delivery_tag == marked_) {
-      commands.push_back({"HDEL", broker_->running_marks_key(), consumer_id_});
-      marked_ = 0;
-    }
+    suspects_.given_back(m.delivery_tag, crash_keys(), commands);
     commands.push_back({"XADD", key, "*", "", m.body});
     auto i = unacked_.find(m.delivery_tag);
     if (i != unacked_.end()) {
