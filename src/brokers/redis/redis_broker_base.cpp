@@ -8,6 +8,7 @@
 #include "brokers/redis/redis_params_record.hpp"
 #include "brokers/redis/redis_url.hpp"
 #include "core/logging.hpp"
+#include "core/message_peek.hpp"
 
 namespace funboost::brokers::redis {
 
@@ -77,6 +78,16 @@ std::unique_ptr<redis_connection> redis_broker_base::open() {
     registered_.store(true, std::memory_order_release);
   }
   return conn;
+}
+
+long long redis_broker_base::recovered(const redisReply* reply) const {
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+    return 0;
+  for (std::size_t i = 1; i < reply->elements; ++i)
+    log_->error("queue '{}': a consumer process died while running task {} alone (it had been "
+                "running at an earlier death too); its crash count went up",
+                queue(), detail::task_id_of(reply_text(reply->element[i])));
+  return reply_int(reply->element[0], 0);
 }
 
 redis_keeper& redis_broker_base::keeper(redis_keeper::recover_fn recover) {

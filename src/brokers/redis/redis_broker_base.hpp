@@ -60,6 +60,10 @@ public:
   void check_queue(const std::string& queue, bool fetching) const;
 
 protected:
+  /// A recovery script's answer {moved, blamed messages...}: logs each blamed task, returns
+  /// moved (-1: another consumer held the lock).
+  long long recovered(const redisReply* reply) const;
+
   /// What a publish-only booster of this kind adds to the queue's registration.
   virtual void add_publisher_registration(std::vector<command>&) const {}
 

@@ -9,7 +9,6 @@
 #include "brokers/redis/redis_crash_suspects.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
 #include "brokers/redis/redis_scripts.hpp"
-#include "core/message_peek.hpp"
 
 namespace funboost::brokers::redis {
 
@@ -80,13 +79,7 @@ public:
         auto reply = conn.eval(scripts::stream_recover,
                                {lock, heartbeat, stream, crash_counts_key(), running_marks_key()},
                                args);
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
-          return 0LL;
-        for (std::size_t i = 1; i < reply->elements; ++i)
-          log().error("queue '{}': a consumer process died while running task {} alone (it "
-                      "had been running at an earlier death too); its crash count went up",
-                      queue(), detail::task_id_of(reply_text(reply->element[i])));
-        return reply_int(reply->element[0], 0);
+        return recovered(reply.get());
       });
   }
 };
