@@ -200,6 +200,37 @@ void leave_pending_with_dead_consumer(redis_client& c, const std::string& queue,
          "STREAMS", queue, ">"});
 }
 
+/// A redis_stream consumer in this process that records the x of every task it runs;
+/// recovery checks every `recover_ms`, a consumer without heartbeat is recovered at once.
+struct stream_recorder {
+  std::mutex mutex;
+  std::multiset<int> runs;
+  funboost::runtime rt;
+  funboost::booster<int(int, int)> b;
+
+  stream_recorder(const redis_server& server, const std::string& queue, long long recover_ms)
+    : b(rt.boost(
+        [this](int x, int) {
+          std::lock_guard guard{mutex};
+          runs.insert(x);
+          return 0;
+        },
+        options(server, queue, recover_ms))) {
+    b.consume();
+  }
+  std::multiset<int> ran() {
+    std::lock_guard guard{mutex};
+    return runs;
+  }
+  static funboost::booster_options options(const redis_server& server, const std::string& queue,
+                                           long long recover_ms) {
+    auto o = redis_options(server, funboost::broker_kind::redis_stream, queue);
+    o.broker.transport_options["recover_interval_ms"] = recover_ms;
+    o.broker.transport_options["stream_claim_idle_ms"] = 1LL;
+    return o;
+  }
+};
+
 int x_of(const std::string& body) {
   simdjson::dom::parser parser;
   return static_cast<int>(int64_t(parser.parse(body)["x"]));
@@ -358,18 +389,7 @@ TEST_CASE("redis_stream: recovery waits while funboost's lock is held, then give
   client.run({"SET", stream_lock(queue), "held-by-a-python-consumer", "EX", "60"});
   redis_client monitor{server.port()};
   monitor.run({"MONITOR"});
-  std::mutex mutex;
-  std::multiset<int> runs;
-  funboost::runtime rt;
-  auto o = redis_options(server, funboost::broker_kind::redis_stream, queue);
-  o.broker.transport_options["recover_interval_ms"] = 100LL;
-  o.broker.transport_options["stream_claim_idle_ms"] = 1LL;
-  auto b = rt.boost([&](int x, int) {
-    std::lock_guard guard{mutex};
-    runs.insert(x);
-    return 0;
-  }, o);
-  b.consume();
+  stream_recorder ours{server, queue, 100};
   // Our recovery asks for funboost's lock (and is refused: a Python consumer holds it) ...
   std::string attempt = "\"SET\" \"" + stream_lock(queue) + "\"";
   bool tried = false;
@@ -379,20 +399,13 @@ TEST_CASE("redis_stream: recovery waits while funboost's lock is held, then give
   // ... and so moved nothing: the dead consumer still holds every entry.
   CHECK(client.run({"XPENDING", queue, "funboost_group", "-", "+", "100",
                     "dead_python_consumer"})->elements == 40);
-  {
-    std::lock_guard guard{mutex};
-    CHECK(runs.empty());
-  }
+  CHECK(ours.ran().empty());
   client.run({"DEL", stream_lock(queue)});
-  REQUIRE(wait_until([&] {
-    std::lock_guard guard{mutex};
-    return runs.size() >= 40;
-  }));
-  std::lock_guard guard{mutex};
+  REQUIRE(wait_until([&] { return ours.ran().size() >= 40; }));
   std::multiset<int> expected;
   for (int i = 0; i < 40; ++i)
     expected.insert(i);
-  CHECK(runs == expected);
+  CHECK(ours.ran() == expected);
   CHECK(client.run({"XPENDING", queue, "funboost_group", "-", "+", "100",
                     "dead_python_consumer"})->elements == 0);
 }
@@ -406,18 +419,7 @@ TEST_CASE("redis_stream: our recovery and one running funboost's algorithm race 
   // each side wins some. Who wins does not matter: that no entry runs twice or is lost does.
   constexpr int deaths = 40, per_death = 10, entries = deaths * per_death;
   std::string queue = "stream_race_q";
-  std::mutex mutex;
-  std::multiset<int> ours;
-  funboost::runtime rt;
-  auto o = redis_options(server, funboost::broker_kind::redis_stream, queue);
-  o.broker.transport_options["recover_interval_ms"] = 20LL;
-  o.broker.transport_options["stream_claim_idle_ms"] = 1LL;
-  auto b = rt.boost([&](int x, int) {
-    std::lock_guard guard{mutex};
-    ours.insert(x);
-    return 0;
-  }, o);
-  b.consume();
+  stream_recorder ours{server, queue, 20};
   std::vector<std::string> python_claimed;
   {
     redis_client python{server.port()};
@@ -437,15 +439,10 @@ TEST_CASE("redis_stream: our recovery and one running funboost's algorithm race 
   // Every entry is accounted for once the stream holds only what Python claimed (pending to
   // it, a live consumer) and our consumer ran the rest.
   REQUIRE(wait_until([&] {
-    std::lock_guard guard{mutex};
-    return ours.size() + python_claimed.size() >= entries
+    return ours.ran().size() + python_claimed.size() >= entries
            && client.integer({"XLEN", queue}) == static_cast<long long>(python_claimed.size());
   }));
-  std::multiset<int> all;
-  {
-    std::lock_guard guard{mutex};
-    all = ours;
-  }
+  std::multiset<int> all = ours.ran();
   for (const auto& body : python_claimed)
     all.insert(x_of(body));
   std::multiset<int> expected;
@@ -459,7 +456,7 @@ TEST_CASE("redis_stream: our recovery and one running funboost's algorithm race 
   MESSAGE("ours ran " << entries - static_cast<int>(python_claimed.size())
                       << " entries, the funboost-style recoverer claimed "
                       << python_claimed.size());
-  b.stop();
+  ours.b.stop();
 }
 
 TEST_CASE("redis: an idle consumer blocks in BLMOVE instead of polling; a push wakes it and the "
