@@ -272,7 +272,9 @@ public:
   }
 
   /// Sends a request from a scheduled probe actor; the answer is filled in when the scheduler
-  /// delivers it (so a test can see that it has NOT been given yet).
+  /// delivers it (so a test can see that it has NOT been given yet). With thread_safe, an
+  /// answer that is due may still be missing after the run(): a detached actor's send can have
+  /// unblocked the receiver's mailbox and not yet scheduled it. Wait with `eventually` there.
   template <class T, class Handle, class... Ts>
   answer_ptr<T> ask(const Handle& h, Ts... xs) {
     auto out = std::make_shared<answer<T>>();

@@ -163,13 +163,24 @@ struct supervisor_fixture : actor_fixture {
 
   /// The supervisor's current dispatcher (null while a queue restart is pending).
   dispatcher_actor current_dispatcher() {
-    auto a = ask<dispatcher_actor>(supervisor, dispatch_atom::value);
+    auto a = answered(ask<dispatcher_actor>(supervisor, dispatch_atom::value));
     REQUIRE(a->value.has_value());
     return *a->value;
   }
 
   bool is_live(const dispatcher_actor& d) {
-    return ask<funboost::queue_stats>(d, funboost::stats_atom::value)->value.has_value();
+    return answered(ask<funboost::queue_stats>(d, funboost::stats_atom::value))
+      ->value.has_value();
+  }
+
+  /// Waits for an answer the actor gives at once. One run() is not always enough here: a
+  /// detached child that just sent the supervisor (or dispatcher) a message, a down message
+  /// say, may have unblocked its mailbox without having put it into the job queue yet, and
+  /// run() then returns with the request still waiting in that mailbox.
+  template <class T>
+  answer_ptr<T> answered(answer_ptr<T> a) {
+    REQUIRE(eventually(*this, [&] { return a->given(); }));
+    return a;
   }
 
   void kill(const dispatcher_actor& d) {
