@@ -181,7 +181,7 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
           std::vector<fetched_message> messages; // copies: on failure the tasks go back
           messages.reserve(tasks.size());
           for (const auto& t : tasks)
-            messages.push_back({t.body, t.delivery_tag});
+            messages.push_back({t.body, t.delivery_tag, t.crash_deliveries});
           st.connect().requeue(st.ctx->queue(), messages);
           settled(self, messages.size());
           return;

@@ -63,6 +63,30 @@ public:
     expect(amqp_get_rpc_reply(state_), "queue.delete " + queue);
   }
 
+  /// Whether `queue` exists: a passive declare on a channel of its own, since RabbitMQ answers
+  /// a missing queue by closing the channel (404).
+  bool exists(const std::string& queue) {
+    amqp_channel_t ch = ++last_channel_;
+    amqp_channel_open(state_, ch);
+    expect(amqp_get_rpc_reply(state_), "channel.open");
+    amqp_queue_declare(state_, ch, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0,
+                       amqp_empty_table);
+    auto reply = amqp_get_rpc_reply(state_);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      amqp_channel_close(state_, ch, AMQP_REPLY_SUCCESS);
+      return true;
+    }
+    if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
+        && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+      amqp_channel_close_ok_t ok{};
+      amqp_send_method(state_, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+      if (close->reply_code == 404)
+        return false;
+    }
+    fail("passive queue.declare " + queue + " failed");
+  }
+
   /// basic.publish on the default exchange, routing key = queue, delivery_mode 2, exactly as
   /// funboost's RABBITMQ_AMQPSTORM publisher does.
   void publish(const std::string& queue, const std::string& body) {
@@ -109,6 +133,7 @@ private:
   }
 
   amqp_connection_state_t state_;
+  amqp_channel_t last_channel_ = 1; // channel 1 is the main one; exists() opens the others
 };
 
 } // namespace rabbitmq_test

@@ -121,19 +121,13 @@ void poison(const std::string& kind) {
     REQUIRE(producer.push(i).published());
 
   // An operator's supervisor (systemd, Kubernetes) restarts a consumer that died.
-  int deaths = 0;
   const std::string log_path = "poison_consumers.stderr";
   std::remove(log_path.c_str());
-  pid_t consumer = start_consumer(server.port(), queue, true, log_path, kind);
+  funboost::test::restarted_child consumer{
+    [&] { return start_consumer(server.port(), queue, true, log_path, kind); }, 12};
   bool finished = wait_until(
     [&] {
-      int status = 0;
-      if (::waitpid(consumer, &status, WNOHANG) == consumer) {
-        CHECK_MESSAGE(WIFSIGNALED(status), "the consumer exited by itself");
-        ++deaths;
-        if (deaths <= 12)
-          consumer = start_consumer(server.port(), queue, true, log_path, kind);
-      }
+      consumer.poll();
       return client.integer({"SCARD", done_key}) == healthy
              && length(client, kind, queue + "_dlx") == 1;
     },
@@ -144,12 +138,12 @@ void poison(const std::string& kind) {
     return length(client, kind, queue) == 0
            && client.integer({"HLEN", "funboost_crash_deliveries:" + queue}) == 0;
   }, 60s));
-  kill_and_reap(consumer);
+  CHECK(consumer.exits() == 0); // every death was the poison's abort
 
   CHECK(finished);
   CHECK(client.integer({"SCARD", done_key}) == healthy);
   // Blamed once per death it caused, never the healthy tasks: exactly max_crash_deliveries.
-  CHECK(deaths == 3);
+  CHECK(consumer.deaths() == 3);
   REQUIRE(length(client, kind, queue + "_dlx") == 1);
   auto dead = kind == funboost::broker_kind::redis
                 ? client.strings({"LRANGE", queue + "_dlx", "0", "0"}).front()
@@ -159,14 +153,9 @@ void poison(const std::string& kind) {
   CHECK(dead.find("\"dead_letter_reason\":\"a consumer process died while running it 3 times")
         != std::string::npos);
   // Each dying process named the task it died of.
-  std::ifstream in{log_path};
-  std::stringstream text;
-  text << in.rdbuf();
-  auto said = "dies of SIGABRT while running task " + poison.task_id() + " of queue 'poisoned'";
-  std::size_t named = 0;
-  for (auto at = text.str().find(said); at != std::string::npos; at = text.str().find(said, at + 1))
-    ++named;
-  CHECK(named == 3);
+  CHECK(funboost::test::occurrences_in_file(log_path, "dies of SIGABRT while running task "
+                                                        + poison.task_id() + " of queue 'poisoned'")
+        == 3);
   // Nothing left behind: no crash count of a finished task, no task still queued.
   CHECK(client.integer({"HLEN", "funboost_crash_deliveries:" + queue}) == 0);
   CHECK(length(client, kind, queue) == 0);

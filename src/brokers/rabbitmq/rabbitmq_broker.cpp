@@ -7,13 +7,16 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <amqp.h>
 #include <simdjson.h>
 
 #include "brokers/rabbitmq/amqp_connection.hpp"
 #include "brokers/rabbitmq/amqp_url.hpp"
+#include "brokers/rabbitmq/rabbitmq_crash_counts.hpp"
 
 namespace funboost::brokers {
 
@@ -22,6 +25,8 @@ namespace {
 using namespace std::chrono;
 using rabbitmq::amqp_connection;
 using rabbitmq::connection_settings;
+using rabbitmq::crash_count_of;
+using rabbitmq::mark_queue_name;
 
 struct rabbitmq_settings {
   connection_settings connection;
@@ -34,6 +39,10 @@ struct rabbitmq_settings {
   // crash, which a classic queue's lazily written acks allow). "" / "classic": the default.
   std::string queue_type;
   bool release_unasked = false; // conn_num > 1: see release_if_unwanted()
+  // Crash counting (rabbitmq_crash_counts.hpp): on when max_crash_deliveries > 0. The highest
+  // count a death with no mark may give: max_crash_deliveries - 1, at least 1.
+  bool count_crashes = false;
+  uint32_t unmarked_cap = 0;
 };
 
 /// A transport option as a number, or `fallback` when absent. Throws broker_error when it is
@@ -91,6 +100,21 @@ public:
     reset();
   }
 
+  /// Closing a connection gives its unsettled messages back as redelivered, which a counting
+  /// consumer reads as a death: what RabbitMQ pushed here and nobody fetched goes back by a
+  /// publish first. (Fetched ones are settled by the dispatcher before a graceful stop.)
+  ~rabbitmq_connection() override {
+    if (!settings_->count_crashes || !conn_ || consuming_queue_.empty())
+      return;
+    try {
+      pause_consuming();
+      give_back(std::vector<fetched_message>(stash_.begin(), stash_.end()));
+      stash_.clear();
+    } catch (const std::exception&) {
+      // The connection is gone: they come back redelivered and count as held by a death.
+    }
+  }
+
   void publish(const std::string& queue, std::span<const std::string> bodies) override {
     if (!bodies.empty())
       with_reconnect([&] { publish_once(queue, bodies); });
@@ -124,6 +148,7 @@ public:
         ++n;
       }
     }
+    settle_redelivered();
     // What the fetcher may still take without asking again; 0 when it may have no credit.
     remaining_ = max - n;
     amqp_maybe_release_buffers(conn_->state());
@@ -135,29 +160,33 @@ public:
       return;
     std::vector<uint64_t> tags(delivery_tags.begin(), delivery_tags.end());
     std::sort(tags.begin(), tags.end());
-    for (auto t : tags)
-      unacked_.erase(t);
-    // Tags below every still-open tag go in one ack with multiple=true.
-    auto lowest_open = unacked_.empty() ? std::numeric_limits<uint64_t>::max()
-                                        : *unacked_.begin();
-    auto split = std::lower_bound(tags.begin(), tags.end(), lowest_open);
-    auto* state = conn_->state();
-    if (split != tags.begin())
-      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *(split - 1),
-                                         split - tags.begin() > 1 ? 1 : 0),
-                          "acking messages");
-    for (auto i = split; i != tags.end(); ++i)
-      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *i, 0),
-                          "acking messages");
+    ack_tags(tags);
     release_if_unwanted();
   }
 
+  /// A message about to run alone gets its mark queue (see rabbitmq_crash_counts.hpp), written
+  /// and confirmed before it runs: a death from now on is blamed on it.
+  void mark_running(const std::string&, uint64_t delivery_tag) override {
+    auto i = suspect_bodies_.find(delivery_tag);
+    if (!settings_->count_crashes || i == suspect_bodies_.end())
+      return;
+    auto mark = mark_queue_name(consuming_queue_, i->second);
+    std::string one = "1";
+    publish_once(mark, std::span{&one, 1});
+    marked_tag_ = delivery_tag;
+    marked_queue_ = std::move(mark);
+  }
+
   void requeue(const std::string&, std::span<const fetched_message> messages) override {
-    for (const auto& m : messages) {
-      unacked_.erase(m.delivery_tag);
-      conn_->check_status(
-        amqp_basic_nack(conn_->state(), amqp_connection::channel, m.delivery_tag, 0, 1),
-        "requeueing messages");
+    if (settings_->count_crashes) {
+      give_back(messages);
+    } else {
+      for (const auto& m : messages) {
+        unacked_.erase(m.delivery_tag);
+        conn_->check_status(
+          amqp_basic_nack(conn_->state(), amqp_connection::channel, m.delivery_tag, 0, 1),
+          "requeueing messages");
+      }
     }
     release_if_unwanted();
   }
@@ -177,6 +206,90 @@ public:
   }
 
 private:
+  /// Acks `tags` (sorted): a suspect's mark goes with it. Tags below every still-open tag go
+  /// in one ack with multiple=true.
+  void ack_tags(std::span<const uint64_t> tags) {
+    for (auto t : tags) {
+      unacked_.erase(t);
+      settled_suspect(t);
+    }
+    auto lowest_open = unacked_.empty() ? std::numeric_limits<uint64_t>::max()
+                                        : *unacked_.begin();
+    auto split = std::lower_bound(tags.begin(), tags.end(), lowest_open);
+    auto* state = conn_->state();
+    if (split != tags.begin())
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *(split - 1),
+                                         split - tags.begin() > 1 ? 1 : 0),
+                          "acking messages");
+    for (auto i = split; i != tags.end(); ++i)
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *i, 0),
+                          "acking messages");
+  }
+
+  /// A suspect was settled (acked, given back, dead-lettered): its mark queue goes.
+  void settled_suspect(uint64_t tag) {
+    if (suspect_bodies_.erase(tag) == 0 || tag != marked_tag_)
+      return;
+    marked_tag_ = 0;
+    delete_queue(std::exchange(marked_queue_, {}));
+  }
+
+  /// Deletes a queue; returns how many messages it held (0 when it did not exist: RabbitMQ's
+  /// queue.delete is idempotent).
+  std::size_t delete_queue(const std::string& queue) {
+    auto* ok = amqp_queue_delete(conn_->state(), amqp_connection::channel, bytes_of(queue), 0, 0);
+    conn_->check_last_rpc("deleting queue '" + queue + "'");
+    declared_.erase(queue);
+    return ok ? ok->message_count : 0;
+  }
+
+  /// Gives messages back to the consumed queue without marking them redelivered: published
+  /// again with their counts (confirmed), then acked. With a nack, RabbitMQ would flag them
+  /// redelivered and the next consumer would count a death that never happened.
+  void give_back(std::span<const fetched_message> messages) {
+    if (messages.empty())
+      return;
+    std::vector<std::string> bodies;
+    std::vector<uint32_t> counts;
+    std::vector<uint64_t> tags;
+    for (const auto& m : messages) {
+      bodies.push_back(m.body);
+      counts.push_back(m.crash_deliveries);
+      tags.push_back(m.delivery_tag);
+    }
+    publish_once(consuming_queue_, bodies, counts);
+    std::sort(tags.begin(), tags.end());
+    ack_tags(tags);
+  }
+
+  /// Messages a dead connection held (redelivered): published again with the count raised and
+  /// acked, so the count is on the broker before anything of theirs runs; the copies come back
+  /// as ordinary deliveries. A suspect that may have run alone is judged by its mark queue.
+  void settle_redelivered() {
+    while (!redelivered_.empty()) {
+      auto batch = std::move(redelivered_);
+      redelivered_.clear();
+      for (auto& m : batch) {
+        bool marked = m.crash_deliveries >= settings_->unmarked_cap
+                      && delete_queue(mark_queue_name(consuming_queue_, m.body)) > 0;
+        m.crash_deliveries
+          = rabbitmq::count_after_death(m.crash_deliveries, marked, settings_->unmarked_cap);
+      }
+      give_back(batch); // may pump more redeliveries: the loop takes them too
+    }
+  }
+
+  /// basic.cancel, then whatever the server sent before it took effect is stashed.
+  void pause_consuming() {
+    if (!active_)
+      return;
+    amqp_basic_cancel(conn_->state(), amqp_connection::channel, bytes_of(consumer_tag_));
+    conn_->check_last_rpc("pausing the consumer of queue '" + consuming_queue_ + "'");
+    active_ = false;
+    while (pump(milliseconds{0}, "pausing the consumer of queue '" + consuming_queue_ + "'"))
+      ; // deliveries sent before the cancel took effect
+  }
+
   /// Runs `f`; if it fails on a connection that worked before and does not consume, runs it
   /// once more on a fresh connection. An idle publisher's connection may have died unnoticed
   /// (a broker restart): this spares the caller's slower retries. A consumer's connection never
@@ -218,6 +331,12 @@ private:
     amqp_table_entry_t entries[2]{};
     int n = 0;
     const auto& own = settings_->connection.queue;
+    if (rabbitmq::is_mark_queue(queue)) {
+      entries[n].key = amqp_cstring_bytes("x-expires");
+      entries[n].value.kind = AMQP_FIELD_KIND_I32;
+      entries[n].value.value.i32 = rabbitmq::mark_queue_expiry_ms;
+      ++n;
+    }
     if (settings_->max_priority > 0 && queue == own) {
       entries[n].key = amqp_cstring_bytes("x-max-priority");
       entries[n].value.kind = AMQP_FIELD_KIND_I32;
@@ -243,14 +362,15 @@ private:
       declare(queue, false);
   }
 
-  void publish_once(const std::string& queue, std::span<const std::string> bodies) {
+  void publish_once(const std::string& queue, std::span<const std::string> bodies,
+                    std::span<const uint32_t> crash_counts = {}) {
     ensure_declared(queue);
     if (!confirming_) {
       amqp_confirm_select(conn_->state(), amqp_connection::channel);
       conn_->check_last_rpc("enabling publisher confirms");
       confirming_ = true;
     }
-    send(queue, bodies);
+    send(queue, bodies, crash_counts);
     wait_for_confirms(queue);
     if (!returned_.empty()) {
       // Unroutable (mandatory): the queue was deleted after we declared it. Declare it again
@@ -272,12 +392,24 @@ private:
   }
 
   /// basic.publish each body: default exchange, routing key = queue, persistent, mandatory,
-  /// content_encoding "utf-8" (what funboost's amqpstorm publisher sends with a str body).
-  void send(const std::string& queue, std::span<const std::string> bodies) {
+  /// content_encoding "utf-8" (what funboost's amqpstorm publisher sends with a str body);
+  /// a body given back with a crash count carries it in its header.
+  void send(const std::string& queue, std::span<const std::string> bodies,
+            std::span<const uint32_t> crash_counts = {}) {
     bool priorities = settings_->max_priority > 0 && queue == settings_->connection.queue;
-    for (const auto& body : bodies) {
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      const auto& body = bodies[i];
       amqp_basic_properties_t props{};
-      props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG;
+      amqp_table_entry_t count_header{};
+      if (i < crash_counts.size() && crash_counts[i] > 0) {
+        count_header.key = amqp_cstring_bytes(rabbitmq::crash_header);
+        count_header.value.kind = AMQP_FIELD_KIND_I32;
+        count_header.value.value.i32 = static_cast<int32_t>(
+          std::min<uint32_t>(crash_counts[i], std::numeric_limits<int32_t>::max()));
+        props._flags |= AMQP_BASIC_HEADERS_FLAG;
+        props.headers = amqp_table_t{1, &count_header};
+      }
+      props._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_ENCODING_FLAG;
       props.delivery_mode = 2; // persistent
       props.content_encoding = amqp_cstring_bytes("utf-8");
       if (priorities) {
@@ -355,14 +487,17 @@ private:
   /// dispatcher's credit has nowhere else to go.
   void release_if_unwanted() {
     if (!settings_->release_unasked || !active_ || remaining_ > 0
-        || unacked_.size() > stash_.size())
+        || unacked_.size() > stash_.size() + redelivered_.size())
       return;
+    pause_consuming();
+    if (settings_->count_crashes) {
+      settle_redelivered();
+      auto unwanted = std::move(stash_);
+      stash_.clear();
+      give_back(std::vector<fetched_message>(unwanted.begin(), unwanted.end()));
+      return;
+    }
     auto* state = conn_->state();
-    amqp_basic_cancel(state, amqp_connection::channel, bytes_of(consumer_tag_));
-    conn_->check_last_rpc("pausing the consumer of queue '" + consuming_queue_ + "'");
-    active_ = false;
-    while (pump(milliseconds{0}, "pausing the consumer of queue '" + consuming_queue_ + "'"))
-      ; // deliveries sent before the cancel took effect
     for (const auto& m : stash_) {
       unacked_.erase(m.delivery_tag);
       conn_->check_status(
@@ -380,10 +515,18 @@ private:
     auto tv = to_timeval(timeout);
     auto reply = amqp_consume_message(state, &envelope, &tv, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
-      stash_.push_back({std::string(static_cast<char*>(envelope.message.body.bytes),
+      fetched_message m{std::string(static_cast<char*>(envelope.message.body.bytes),
                                     envelope.message.body.len),
-                        envelope.delivery_tag});
+                        envelope.delivery_tag};
+      m.crash_deliveries = crash_count_of(envelope.message.properties);
       unacked_.insert(envelope.delivery_tag);
+      if (settings_->count_crashes && envelope.redelivered) {
+        redelivered_.push_back(std::move(m)); // a dead connection held it: settle_redelivered
+      } else {
+        if (m.crash_deliveries > 0 && settings_->count_crashes)
+          suspect_bodies_.emplace(m.delivery_tag, m.body);
+        stash_.push_back(std::move(m));
+      }
       amqp_destroy_envelope(&envelope);
       return true;
     }
@@ -473,6 +616,11 @@ private:
   std::string consuming_queue_;
   std::deque<fetched_message> stash_; // delivered, not yet handed out by fetch()
   std::set<uint64_t> unacked_;        // delivered, neither acked nor requeued
+  // Crash counting (rabbitmq_crash_counts.hpp).
+  std::vector<fetched_message> redelivered_; // held by a dead connection, count not yet raised
+  std::unordered_map<uint64_t, std::string> suspect_bodies_; // tag -> body, count > 0
+  uint64_t marked_tag_ = 0;                                  // running alone, 0 = none
+  std::string marked_queue_;
   simdjson::dom::parser parser_;
 };
 
@@ -515,6 +663,8 @@ std::shared_ptr<broker> make_rabbitmq_broker(const booster_options& options) {
   long long prefetch = number_option(options, "prefetch_count", (budget + conns - 1) / conns, who);
   settings->prefetch_fixed = options.broker.transport_options.count("prefetch_count") > 0;
   settings->release_unasked = options.conn_num > 1;
+  settings->count_crashes = options.max_crash_deliveries > 0;
+  settings->unmarked_cap = static_cast<uint32_t>(std::max(options.max_crash_deliveries - 1, 1));
   settings->prefetch = static_cast<uint16_t>(std::clamp<long long>(prefetch, 1, 65535));
   settings->max_priority = static_cast<int>(std::clamp<long long>(
     number_option(options, "max_priority",
