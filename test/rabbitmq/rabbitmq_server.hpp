@@ -180,9 +180,15 @@ public:
 
   /// Freezes the broker (SIGSTOP to its process group): TCP connections are still accepted by
   /// the kernel, nothing is answered. resume() (SIGCONT) undoes it.
+  /// Freezes the broker (SIGSTOP to its process group) and returns once every process of the
+  /// group is stopped: kill() only queues the signal, and a busy machine may let the broker
+  /// answer one more handshake before it takes effect.
   void pause() {
-    if (pid_ > 0)
-      ::kill(-pid_, SIGSTOP);
+    if (pid_ <= 0)
+      return;
+    ::kill(-pid_, SIGSTOP);
+    for (int i = 0; i < 5000 && !group_stopped(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   void resume() {
     if (pid_ > 0)
@@ -199,6 +205,28 @@ public:
   std::string url() const { return "amqp://guest:guest@127.0.0.1:" + std::to_string(port_) + "/"; }
 
 private:
+  /// Whether every process whose group is the broker's is stopped (state T in /proc/PID/stat).
+  bool group_stopped() const {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      auto name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      std::ifstream in{entry.path() / "stat"};
+      std::string stat;
+      std::getline(in, stat);
+      auto close = stat.rfind(')'); // the command name may hold spaces and parentheses
+      if (close == std::string::npos)
+        continue;
+      std::istringstream fields{stat.substr(close + 2)};
+      std::string state;
+      long ppid = 0, pgrp = 0;
+      fields >> state >> ppid >> pgrp;
+      if (pgrp == pid_ && state != "T" && state != "t" && state != "Z")
+        return false;
+    }
+    return true;
+  }
+
   void write_files() {
     std::filesystem::create_directories(dir_ + "/home");
     std::filesystem::create_directories(dir_ + "/mnesia");

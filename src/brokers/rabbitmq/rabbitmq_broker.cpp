@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -104,11 +105,15 @@ public:
   /// consumer reads as a death: what RabbitMQ pushed here and nobody fetched goes back by a
   /// publish first. (Fetched ones are settled by the dispatcher before a graceful stop.)
   ~rabbitmq_connection() override {
-    if (!settings_->count_crashes || !conn_ || consuming_queue_.empty())
+    if (!settings_->count_crashes || !conn_ || consuming_queue_.empty() || failed_)
       return;
     try {
+      // A hung server must not hold up the stop: a short wait, then it counts the death.
+      timeval tv = to_timeval(closing_timeout);
+      amqp_set_rpc_timeout(conn_->state(), &tv);
+      confirm_timeout_ = closing_timeout;
       pause_consuming();
-      give_back(std::vector<fetched_message>(stash_.begin(), stash_.end()));
+      give_back(consuming_queue_, std::vector<fetched_message>(stash_.begin(), stash_.end()));
       stash_.clear();
     } catch (const std::exception&) {
       // The connection is gone: they come back redelivered and count as held by a death.
@@ -122,6 +127,7 @@ public:
 
   std::size_t fetch(const std::string& queue, std::size_t max, milliseconds wait,
                     std::vector<fetched_message>& out) override {
+    failure_guard guard{failed_};
     used_ = true;
     if (!consuming_queue_.empty() && queue != consuming_queue_)
       throw std::logic_error("rabbitmq connection consumes '" + consuming_queue_
@@ -158,6 +164,7 @@ public:
   void ack(const std::string&, std::span<const uint64_t> delivery_tags) override {
     if (delivery_tags.empty())
       return;
+    failure_guard guard{failed_};
     std::vector<uint64_t> tags(delivery_tags.begin(), delivery_tags.end());
     std::sort(tags.begin(), tags.end());
     ack_tags(tags);
@@ -170,6 +177,7 @@ public:
     auto i = suspect_bodies_.find(delivery_tag);
     if (!settings_->count_crashes || i == suspect_bodies_.end())
       return;
+    failure_guard guard{failed_};
     auto mark = mark_queue_name(consuming_queue_, i->second);
     std::string one = "1";
     publish_once(mark, std::span{&one, 1});
@@ -177,9 +185,10 @@ public:
     marked_queue_ = std::move(mark);
   }
 
-  void requeue(const std::string&, std::span<const fetched_message> messages) override {
+  void requeue(const std::string& queue, std::span<const fetched_message> messages) override {
+    failure_guard guard{failed_};
     if (settings_->count_crashes) {
-      give_back(messages);
+      give_back(queue, messages);
     } else {
       for (const auto& m : messages) {
         unacked_.erase(m.delivery_tag);
@@ -211,7 +220,8 @@ private:
   void ack_tags(std::span<const uint64_t> tags) {
     for (auto t : tags) {
       unacked_.erase(t);
-      settled_suspect(t);
+      if (!suspect_bodies_.empty())
+        settled_suspect(t);
     }
     auto lowest_open = unacked_.empty() ? std::numeric_limits<uint64_t>::max()
                                         : *unacked_.begin();
@@ -246,7 +256,7 @@ private:
   /// Gives messages back to the consumed queue without marking them redelivered: published
   /// again with their counts (confirmed), then acked. With a nack, RabbitMQ would flag them
   /// redelivered and the next consumer would count a death that never happened.
-  void give_back(std::span<const fetched_message> messages) {
+  void give_back(const std::string& queue, std::span<const fetched_message> messages) {
     if (messages.empty())
       return;
     std::vector<std::string> bodies;
@@ -257,7 +267,7 @@ private:
       counts.push_back(m.crash_deliveries);
       tags.push_back(m.delivery_tag);
     }
-    publish_once(consuming_queue_, bodies, counts);
+    publish_once(queue, bodies, counts);
     std::sort(tags.begin(), tags.end());
     ack_tags(tags);
   }
@@ -275,7 +285,7 @@ private:
         m.crash_deliveries
           = rabbitmq::count_after_death(m.crash_deliveries, marked, settings_->unmarked_cap);
       }
-      give_back(batch); // may pump more redeliveries: the loop takes them too
+      give_back(consuming_queue_, batch); // may pump more redeliveries: the loop takes them
     }
   }
 
@@ -323,6 +333,7 @@ private:
     returned_.clear();
     blocked_.clear();
     used_ = false;
+    failed_ = false;
   }
 
   /// queue.declare(durable, not exclusive, not auto-delete); x-max-priority for the booster's
@@ -430,12 +441,12 @@ private:
   void wait_for_confirms(const std::string& queue) {
     std::string doing = "waiting for the broker to confirm messages published to queue '"
                         + queue + "'";
-    auto deadline = steady_clock::now() + settings_->confirm_timeout;
+    auto deadline = steady_clock::now() + confirm_timeout_;
     while (!unconfirmed_.empty()) {
       auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
       if (left <= milliseconds{0} || !pump(left, doing))
         conn_->fail(doing,
-                    "no confirm within " + std::to_string(settings_->confirm_timeout.count())
+                    "no confirm within " + std::to_string(confirm_timeout_.count())
                       + " ms" + (blocked_.empty() ? "" : " (the server blocks publishers: "
                                                               + blocked_ + ")"),
                     "check rabbitmq-server's disk and memory alarms and its logs");
@@ -494,7 +505,7 @@ private:
       settle_redelivered();
       auto unwanted = std::move(stash_);
       stash_.clear();
-      give_back(std::vector<fetched_message>(unwanted.begin(), unwanted.end()));
+      give_back(consuming_queue_, std::vector<fetched_message>(unwanted.begin(), unwanted.end()));
       return;
     }
     auto* state = conn_->state();
@@ -597,8 +608,23 @@ private:
     return static_cast<int>(std::clamp<int64_t>(p, 0, 255));
   }
 
+  /// Sets `failed` when the scope is left by an exception: the connection is not trusted again.
+  struct failure_guard {
+    bool& failed;
+    int exceptions = std::uncaught_exceptions();
+    ~failure_guard() {
+      if (std::uncaught_exceptions() > exceptions)
+        failed = true;
+    }
+  };
+
+  /// How long a closing connection waits for the server while giving messages back.
+  static constexpr milliseconds closing_timeout{2000};
+
   std::shared_ptr<const rabbitmq_settings> settings_;
   std::unique_ptr<amqp_connection> conn_;
+  milliseconds confirm_timeout_{settings_->confirm_timeout};
+  bool failed_ = false; // a call threw: the destructor does not talk to the server
   std::unordered_set<std::string> declared_; // queues declared on this connection
   bool used_ = false;
   // Publisher confirms.
