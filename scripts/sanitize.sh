@@ -4,11 +4,9 @@
 #   scripts/sanitize.sh thread    TSan in build-tsan/
 # Only the library and those suites are built (not the benches, examples or broker suites), so
 # CI pays for a small build. A report fails the suite (halt_on_error).
-# scripts/test.sh runs `address`. `thread` is not clean and not in CI: Debian's libcaf_core is
-# not built with TSan, so the happens-before edges of its lock-free mailbox are invisible and
-# every payload handed from one actor to another is reported as a race (hundreds of reports in
-# 10 suites; each one sampled was such a hand-off). A meaningful TSan run needs libcaf_core
-# rebuilt from Debian's caf source package with -fsanitize=thread.
+# `thread` runs against a libcaf_core built with TSan (scripts/caf_tsan.sh, cached): Debian's is
+# not instrumented, so TSan could not see the happens-before edges of CAF's lock-free mailboxes
+# and would report every payload handed from one actor to another as a race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:?usage: scripts/sanitize.sh address|thread}"
@@ -30,5 +28,9 @@ names=("${suites[@]}")
 for s in "${actor_suites[@]}"; do names+=("actors_$s"); done
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/test/sanitizers/ubsan.supp"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/sanitizers/tsan.supp"
+if [ "$kind" = thread ]; then
+  caf_tsan="$(bash scripts/caf_tsan.sh)"
+  export LD_LIBRARY_PATH="$caf_tsan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 exec meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 1 "${names[@]}"
