@@ -7,8 +7,8 @@
 # scripts/sanitize.sh thread runs the suites with this directory first in LD_LIBRARY_PATH: same
 # version and build configuration as Debian's (log level QUIET, memory management on), so the
 # headers in /usr/include/caf match and nothing is relinked. libcaf_io stays Debian's: the
-# suites use no middleman (and 0.17.6's io does not build with GCC 12 without Debian's patches). About 15 minutes on 2 cores the
-# first time; later runs find the cache.
+# suites use no middleman (and 0.17.6's io does not build with GCC 12 without Debian's
+# patches). About 2 minutes on 2 cores the first time; later runs find the cache.
 set -euo pipefail
 out="${FUNBOOST_CAF_TSAN_DIR:-$HOME/.cache/funboost-cpp/caf-0.17.6-tsan}"
 if [ -f "$out/libcaf_core.so.0.17.6" ]; then
@@ -41,7 +41,7 @@ tarball="$(ls "$work"/actor-framework_0.17.6.orig.tar.* 2>/dev/null | head -n 1)
 [ -n "$tarball" ] || { say "could not download actor-framework 0.17.6's source"; exit 1; }
 tar -xf "$tarball" -C "$work"
 
-say "building libcaf_core with -fsanitize=thread (about 15 minutes on 2 cores)"
+say "building libcaf_core with -fsanitize=thread (about 2 minutes on 2 cores)"
 cmake -S "$work/actor-framework-0.17.6" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" \
   -DCAF_LOG_LEVEL=QUIET -DCAF_NO_EXAMPLES=yes -DCAF_NO_UNIT_TESTS=yes -DCAF_NO_OPENSSL=yes \
