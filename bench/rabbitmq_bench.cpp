@@ -1,15 +1,20 @@
 // RabbitMQ broker benchmarks (broker_kind rabbitmq) against a real rabbitmq-server this program
 // starts as its own node on loopback ports chosen at run time: the push rate with publisher
-// confirms and the drain rate of a pre-filled queue.
+// confirms (beside the same publishes with plain rabbitmq-c: the server's own limit) and the
+// drain rate of a pre-filled queue.
 // Usage: rabbitmq_bench [NAME-FILTER]   (substring of the figure names; default: all)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 
 #include <funboost/funboost.hpp>
 
@@ -49,6 +54,58 @@ std::string fixed(double v, int digits = 0) {
   return buf;
 }
 
+/// The server's own limit, for comparison: plain rabbitmq-c, no funboost code, one channel in
+/// confirm mode, `n` persistent messages of `body` in batches of `batch`, each batch's confirms
+/// awaited before the next (what push_many does). Returns messages per second.
+double plain_rabbitmq_c_rate(int port, const std::string& queue, const std::string& body, int n,
+                             int batch) {
+  auto state = amqp_new_connection();
+  auto* socket = amqp_tcp_socket_new(state);
+  timeval tv{10, 0};
+  auto fail = [&](const std::string& what) {
+    amqp_destroy_connection(state);
+    throw std::runtime_error("plain rabbitmq-c baseline: " + what);
+  };
+  if (!socket || amqp_socket_open_noblock(socket, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+    fail("cannot connect");
+  if (amqp_login(state, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type
+      != AMQP_RESPONSE_NORMAL)
+    fail("login");
+  amqp_channel_open(state, 1);
+  amqp_queue_declare(state, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
+  amqp_confirm_select(state, 1);
+  if (amqp_get_rpc_reply(state).reply_type != AMQP_RESPONSE_NORMAL)
+    fail("confirm.select");
+  amqp_basic_properties_t props{};
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = 2;
+  amqp_bytes_t bytes{body.size(), const_cast<char*>(body.data())};
+  uint64_t published = 0;
+  auto t0 = clock_type::now();
+  for (int sent = 0; sent < n; sent += batch) {
+    for (int i = 0; i < batch; ++i)
+      if (amqp_basic_publish(state, 1, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0,
+                             &props, bytes)
+          != AMQP_STATUS_OK)
+        fail("basic.publish");
+    published += batch;
+    for (uint64_t confirmed = 0; confirmed < published;) {
+      amqp_frame_t frame;
+      if (amqp_simple_wait_frame(state, &frame) != AMQP_STATUS_OK)
+        fail("waiting for confirms");
+      if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD)
+        confirmed = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded)->delivery_tag;
+    }
+    amqp_maybe_release_buffers(state);
+  }
+  double rate = n / seconds_since(t0);
+  amqp_queue_delete(state, 1, amqp_cstring_bytes(queue.c_str()), 0, 0);
+  amqp_channel_close(state, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(state, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(state);
+  return rate;
+}
+
 void push(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
   const std::string queue = "bench_rabbitmq_push";
   auto b = rt.boost([](int) {}, rabbit_queue(server, queue));
@@ -70,13 +127,20 @@ void push(funboost::runtime& rt, const rabbitmq_server& server, raw_amqp& raw) {
     published_sync += b.push(i).published() ? 1 : 0;
   double rate_sync = n_sync / seconds_since(t1);
   b.clear();
+  // The same number of messages of the same size, with plain rabbitmq-c: the server's limit.
+  std::string body(200, 'x');
+  double plain = plain_rabbitmq_c_rate(server.port(), queue + "_plain", body, n, batch);
   bench::report("rabbitmq.push", rate, "tasks/s", 40'000, ">=",
                 "push_many of " + std::to_string(n) + " no-op tasks in batches of "
                   + std::to_string(batch) + " with publisher confirms, persistent, one thread; "
                   + std::to_string(published) + " confirmed, " + std::to_string(ready)
                   + " ready in the queue; push() one at a time (one confirm each): "
                   + fixed(rate_sync) + " tasks/s over " + std::to_string(n_sync) + " ("
-                  + std::to_string(published_sync) + " confirmed)");
+                  + std::to_string(published_sync)
+                  + " confirmed); the server's limit in the same run, plain rabbitmq-c "
+                    "publishing as many 200-byte persistent messages in the same batches with "
+                    "confirms: "
+                  + fixed(plain) + " msg/s");
 }
 
 /// push() one at a time in publish_mode pipelined: the publisher streams each gathered batch
