@@ -53,6 +53,7 @@ using stable_atom = caf::atom_constant<caf::atom("stable")>;
 using mark_atom = caf::atom_constant<caf::atom("mark")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
+using flush_acks_atom = caf::atom_constant<caf::atom("flushacks")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ using fetcher_actor = caf::typed_actor<
   caf::reacts_to<fetch_atom>,                            // self: one bounded broker call
   caf::reacts_to<tick_atom>,                             // self: the park timer fired
   caf::reacts_to<ack_atom, std::vector<uint64_t>>,       // finished: ack these tags
+  caf::reacts_to<flush_acks_atom>,                       // self: ack what came, in one call
   caf::reacts_to<requeue_atom, std::vector<task>>,       // unstarted: give back to the broker
   caf::reacts_to<dead_atom, std::vector<task>>,          // move to {queue}_dlx, then ack
   caf::replies_to<mark_atom, uint64_t>::with<bool>,      // a suspect runs alone: mark it

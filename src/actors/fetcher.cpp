@@ -1,6 +1,7 @@
 #include "actors/fetcher.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "actors/exit_reason.hpp"
 
@@ -71,6 +72,25 @@ void hand_back(fetcher_actor::stateful_pointer<fetcher_state> self, std::vector<
   auto& st = self->state;
   self->send(st.dispatcher, undone_atom::value, st.slot, std::move(acks), std::move(dead),
              std::move(back));
+}
+
+/// Acks every tag queued since the last flush in one broker call; on failure (or once broken)
+/// the tags go back to the dispatcher, which acks them on the slot's next connection.
+void flush_acks(fetcher_actor::stateful_pointer<fetcher_state> self) {
+  auto& st = self->state;
+  if (st.acks_due.empty())
+    return;
+  auto tags = std::exchange(st.acks_due, {});
+  if (!st.broken) {
+    try {
+      st.connect().ack(st.ctx->queue(), tags);
+      settled(self, tags.size());
+      return;
+    } catch (const std::exception& e) {
+      break_down(self, e);
+    }
+  }
+  hand_back(self, std::move(tags), {}, {});
 }
 
 /// One fetch: a bounded broker call, its messages to the dispatcher.
@@ -145,6 +165,7 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
       auto& st = self->state;
       st.fetch_scheduled = false;
       st.parked = false;
+      flush_acks(self); // first: they would otherwise wait behind this call
       if (st.draining || st.credit == 0 || st.broken)
         return;
       try {
@@ -163,16 +184,19 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
     },
     [self](ack_atom, std::vector<uint64_t>& tags) {
       auto& st = self->state;
-      if (!st.broken) {
-        try {
-          st.connect().ack(st.ctx->queue(), tags);
-          settled(self, tags.size());
-          return;
-        } catch (const std::exception& e) {
-          break_down(self, e);
-        }
+      if (st.broken) {
+        hand_back(self, std::move(tags), {}, {});
+        return;
       }
-      hand_back(self, std::move(tags), {}, {});
+      st.acks_due.insert(st.acks_due.end(), tags.begin(), tags.end());
+      if (!st.ack_flush_scheduled) {
+        st.ack_flush_scheduled = true;
+        self->send(self, flush_acks_atom::value); // behind every ack already in the mailbox
+      }
+    },
+    [self](flush_acks_atom) {
+      self->state.ack_flush_scheduled = false;
+      flush_acks(self);
     },
     [self](requeue_atom, std::vector<task>& tasks) {
       auto& st = self->state;
@@ -228,10 +252,14 @@ fetcher_actor::behavior_type fetcher(fetcher_actor::stateful_pointer<fetcher_sta
     },
     [self](broken_atom) {
       // The dispatcher holds this slot's verdicts from now on; every one it sent before is
-      // handed back above.
+      // handed back above (queued acks included).
+      flush_acks(self);
       self->quit(self->state.broken);
     },
-    [self](stop_atom) { self->quit(self->state.broken); },
+    [self](stop_atom) {
+      flush_acks(self); // the stop may have overtaken the flush of the acks sent before it
+      self->quit(self->state.broken);
+    },
   };
 }
 

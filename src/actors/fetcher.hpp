@@ -1,6 +1,9 @@
 // fetcher: a detached actor owning ONE broker connection. It fetches only as many messages as
 // the dispatcher gave it credit for, one bounded blocking call at a time, and acks, requeues and
 // dead-letters on that same connection (broker delivery tags belong to a connection).
+// Acks are coalesced: an ack message only queues its tags and sends the fetcher a flush_acks;
+// since the mailbox is FIFO, every ack that arrived meanwhile (while a broker call ran) is in
+// the queue before that flush, so a busy queue acks in few large calls.
 // It blocks in the broker (up to fetch_wait) only while none of its messages are out: then no
 // ack can be waiting behind the call. With messages out it polls without blocking and, when
 // nothing came, parks until an ack arrives or a short timer fires (a broker with a delivery
@@ -35,6 +38,8 @@ struct fetcher_state {
   uint32_t credit = 0;         // messages the dispatcher will take
   uint32_t outstanding = 0;    // delivered, not yet acked / requeued / dead-lettered
   bool fetch_scheduled = false;
+  std::vector<uint64_t> acks_due; // acks received, sent to the broker together by flush_acks
+  bool ack_flush_scheduled = false;
   bool parked = false;         // waiting for an ack or the park timer before fetching again
   bool park_timer_set = false; // one timer at a time, or every parked fetch would add one
   bool draining = false;       // graceful stop: fetch nothing more

@@ -342,11 +342,13 @@ inline funboost::booster_options test_options(std::string queue) {
 }
 
 /// What every actor of a queue shares, built by hand as booster_core does. The function is
-/// never called: the suites stand in for workers.
-inline funboost::detail::queue_context_ptr make_context(const funboost::booster_options& o) {
+/// never called: the suites stand in for workers. `broker` replaces the one `o` names.
+inline funboost::detail::queue_context_ptr
+make_context(const funboost::booster_options& o,
+             std::shared_ptr<funboost::broker> broker = nullptr) {
   auto ctx = std::make_shared<funboost::detail::queue_context>();
   ctx->options = o;
-  ctx->broker = funboost::make_broker(o);
+  ctx->broker = broker ? std::move(broker) : funboost::make_broker(o);
   ctx->function = [](simdjson::dom::object) {
     funboost::call_outcome ok;
     ok.ok = true;
@@ -401,6 +403,7 @@ inline fetcher_actor::behavior_type stand_in_fetcher(fetcher_actor::pointer self
     [](connected_atom) {},
     [](fetch_atom) {},
     [](tick_atom) {},
+    [](flush_acks_atom) {},
     [=](ack_atom, const std::vector<uint64_t>& tags) {
       log->events.emplace_back("ack");
       log->acks.push_back(tags);
