@@ -61,6 +61,15 @@ void seed_outbox(const std::string& dir, const std::string& queue, int n) {
     out << R"({"x":)" << i << R"(,"extra":{"task_id":"seed-)" << i << R"("}})" << '\n';
 }
 
+/// A claim of a replay is in `dir`: `{queue}.outbox.replaying-...`.
+bool has_claim(const std::string& dir, const std::string& queue) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it{dir, ec}, end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with(queue + ".outbox.replaying-"))
+      return true;
+  return false;
+}
+
 std::size_t distinct(const std::vector<std::string>& bodies) {
   return std::set<std::string>(bodies.begin(), bodies.end()).size();
 }
@@ -99,13 +108,25 @@ TEST_CASE("what a process appends while another replays the outbox is delivered 
 
   pid_t appender = start_peer({"append", nobody, queue, dir, ready, stop, count});
   REQUIRE(wait_until([&] { return std::filesystem::exists(ready); }, 60s));
+  // The appender is down, so its replay leaves what it took (the seeded lines first) in a
+  // claim. A replay takes every claim it lists before it looks at the outbox file, so the
+  // replayer cannot end its replay without the seeded lines, as it could if the appender
+  // renamed the seeded file between the replayer's listing and its look at the file.
+  REQUIRE(wait_until([&] { return has_claim(dir, queue); }, 60s));
   std::ofstream{go} << "go\n";
   pid_t replayer = start_peer({"replay", port, queue, dir, go}); // while the appender appends
   CHECK(wait_until([&] { return client.integer({"LLEN", queue}) >= seeded; }, 60s));
   std::ofstream{stop} << "stop\n";
   CHECK(exit_code_of(appender) == 0);
-  CHECK(exit_code_of(replayer) == 0); // it ends once nothing is left in the outbox ...
-  pid_t last = start_peer({"replay", port, queue, dir, go}); // ... or this one sends the rest
+  // The replayer's publisher is up, and an up publisher replays the outbox only when it is
+  // made (README, "When the broker is down", 4): its replay ends at the first look that finds
+  // nothing. If it caught up with the appender before the appender saw `stop`, what the
+  // appender added afterwards waits for the next publisher made. So that one starts now,
+  // before we wait for the replayer: both end once nothing is left, whichever sent the rest.
+  // (Started only after the replayer had ended, it never ran in that case: the replayer
+  // waited 60 s for an outbox nobody replayed and ended with 4.)
+  pid_t last = start_peer({"replay", port, queue, dir, go});
+  CHECK(exit_code_of(replayer) == 0);
   CHECK(exit_code_of(last) == 0);
   long appended = 0;
   std::ifstream{count} >> appended;
