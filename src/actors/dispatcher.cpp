@@ -43,13 +43,22 @@ uint32_t prefetch_budget(const dispatcher_state& st) {
   return std::max(base, static_cast<uint32_t>(std::min<double>(ahead, max_prefetch)));
 }
 
-/// Tasks per worker batch: one for slow or unknown tasks, an even share for fast ones.
+/// A batch of fast tasks holds at least about this much work: handing a worker (a thread of
+/// its own) a batch costs a thread wake-up and a reply of a few microseconds, more than a no-op
+/// task. So a trickle of fast tasks (RabbitMQ delivers a few at a time) goes to few workers in
+/// batches instead of waking one thread per task. The last task of such a batch starts at
+/// most this long after the first.
+constexpr double min_batch_work_ns = 100'000;
+
+/// Tasks per worker batch: one for slow or unknown tasks; for fast ones an even share of what
+/// is pending, but never less than min_batch_work_ns of work.
 std::size_t batch_size(const dispatcher_state& st) {
   if (st.task_ns < 0 || st.task_ns > batch_below_ns)
     return 1;
   auto workers = std::max<std::size_t>(worker_count(st), 1);
   auto share = (st.pending.size() + workers - 1) / workers;
-  return std::clamp<std::size_t>(share, 1, max_worker_batch);
+  auto least = static_cast<std::size_t>(min_batch_work_ns / std::max(st.task_ns, 1.0));
+  return std::clamp<std::size_t>(std::max(share, least), 1, max_worker_batch);
 }
 
 uint32_t total_credit(const dispatcher_state& st) {

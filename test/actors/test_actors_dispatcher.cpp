@@ -135,6 +135,36 @@ TEST_CASE("dispatcher: with unknown task time each idle worker gets one task, in
   CHECK(started == std::vector<uint64_t>{1, 2, 3}); // 4 and 5 wait for a free worker
 }
 
+TEST_CASE("dispatcher: a trickle of fast tasks goes to one worker as a batch, not one per worker") {
+  dispatcher_fixture f{options(4, 2)};
+  std::vector<worker_stand_in> workers{f.join_worker(), f.join_worker(), f.join_worker(),
+                                       f.join_worker()};
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}));
+  auto& first = *std::find_if(workers.begin(), workers.end(),
+                              [](auto& w) { return !w.log->batches.empty(); });
+  f.done(first, {task_status::done}, 2'000); // 2 us a task: 100 us of work is 50 tasks
+  f.deliver(0, 1, tasks({2, 3, 4, 5, 6}));
+  int given = 0;
+  for (auto& w : workers)
+    given += static_cast<int>(w.log->batches.size());
+  CHECK(given == 2); // the first task's batch, then one batch of the five
+  CHECK(first.log->batches.back()->size() == 5);
+}
+
+TEST_CASE("dispatcher: tasks of 100 us or more still go one per idle worker") {
+  dispatcher_fixture f{options(3, 2)};
+  std::vector<worker_stand_in> workers{f.join_worker(), f.join_worker(), f.join_worker()};
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}));
+  auto& first = *std::find_if(workers.begin(), workers.end(),
+                              [](auto& w) { return !w.log->batches.empty(); });
+  f.done(first, {task_status::done}, 150'000); // fast enough to batch a backlog, no trickle
+  f.deliver(0, 1, tasks({2, 3, 4}));
+  for (auto& w : workers)
+    CHECK(w.log->batches.back()->size() == 1);
+}
+
 TEST_CASE("dispatcher: a worker's done acks its tags to the fetcher, and credit follows once a "
           "quarter of the budget is free") {
   // Budget 2 x 4 = 8; new credit only once 8 / 4 = 2 are free.

@@ -82,11 +82,11 @@ std::string string_option(const booster_options& o, const std::string& name,
   throw broker_error(who + ": transport option '" + name + "' must be text");
 }
 
-timeval to_timeval(milliseconds ms) {
-  ms = std::max(ms, milliseconds{0});
+timeval to_timeval(microseconds us) {
+  us = std::max(us, microseconds{0});
   timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  tv.tv_sec = static_cast<time_t>(us.count() / 1'000'000);
+  tv.tv_usec = static_cast<suseconds_t>(us.count() % 1'000'000);
   return tv;
 }
 
@@ -105,9 +105,12 @@ public:
   /// consumer reads as a death: what RabbitMQ pushed here and nobody fetched goes back by a
   /// publish first. (Fetched ones are settled by the dispatcher before a graceful stop.)
   ~rabbitmq_connection() override {
-    if (!settings_->count_crashes || !conn_ || consuming_queue_.empty() || failed_)
+    if (!conn_ || consuming_queue_.empty() || failed_)
       return;
     try {
+      send_acks(true); // done tasks: not acking them would run them again
+      if (!settings_->count_crashes)
+        return;
       // A hung server must not hold up the stop: a short wait, then it counts the death.
       timeval tv = to_timeval(closing_timeout);
       amqp_set_rpc_timeout(conn_->state(), &tv);
@@ -134,6 +137,7 @@ public:
                              + "'; it cannot also fetch from '" + queue + "'");
     if (!active_)
       start_consuming(queue);
+    send_acks(false); // the ones that waited too long
     widen_window(unacked_.size() - stash_.size() + max);
     std::size_t n = 0;
     while (n < max && !stash_.empty()) {
@@ -144,9 +148,9 @@ public:
     auto deadline = steady_clock::now() + wait;
     while (n < max) {
       // The first message may take up to `wait`; the rest only if they are already here.
-      auto left = n == 0 ? duration_cast<milliseconds>(deadline - steady_clock::now())
-                         : milliseconds{0};
-      if (!pump(std::max(left, milliseconds{0}), "fetching from queue '" + queue + "'"))
+      auto left = n == 0 ? duration_cast<microseconds>(deadline - steady_clock::now())
+                         : microseconds{0};
+      if (!pump(std::max(left, microseconds{0}), "fetching from queue '" + queue + "'"))
         break;
       while (n < max && !stash_.empty()) {
         out.push_back(std::move(stash_.front()));
@@ -196,6 +200,7 @@ public:
           amqp_basic_nack(conn_->state(), amqp_connection::channel, m.delivery_tag, 0, 1),
           "requeueing messages");
       }
+      send_acks(false); // acks that waited for these
     }
     release_if_unwanted();
   }
@@ -215,25 +220,46 @@ public:
   }
 
 private:
-  /// Acks `tags` (sorted): a suspect's mark goes with it. Tags below every still-open tag go
-  /// in one ack with multiple=true.
+  /// Acks `tags` (sorted); a suspect's mark goes with it. See send_acks.
   void ack_tags(std::span<const uint64_t> tags) {
     for (auto t : tags) {
       unacked_.erase(t);
       if (!suspect_bodies_.empty())
         settled_suspect(t);
+      if (deferred_acks_.empty())
+        deferred_since_ = steady_clock::now();
+      deferred_acks_.insert(t);
     }
+    send_acks(false);
+  }
+
+  /// One frame acks, with multiple=true, every delivered tag up to the highest one below every
+  /// still-open tag. Tasks finish out of order, so a tag above an open one (a task still
+  /// running) waits for it here instead of costing a frame of its own, which the server pays
+  /// for per frame. They wait at most a quarter of the delivery window (a long task must not
+  /// hold the window shut) and at most max_ack_delay (they are done: a crash would run them
+  /// again); `all` sends every waiting one (closing).
+  void send_acks(bool all) {
+    if (deferred_acks_.empty())
+      return;
     auto lowest_open = unacked_.empty() ? std::numeric_limits<uint64_t>::max()
                                         : *unacked_.begin();
-    auto split = std::lower_bound(tags.begin(), tags.end(), lowest_open);
+    auto split = deferred_acks_.lower_bound(lowest_open);
     auto* state = conn_->state();
-    if (split != tags.begin())
-      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *(split - 1),
-                                         split - tags.begin() > 1 ? 1 : 0),
+    if (split != deferred_acks_.begin()) {
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *std::prev(split), 1),
                           "acking messages");
-    for (auto i = split; i != tags.end(); ++i)
-      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, *i, 0),
+      deferred_acks_.erase(deferred_acks_.begin(), split);
+    }
+    if (deferred_acks_.empty())
+      return;
+    if (!all && deferred_acks_.size() <= window_ / 4
+        && steady_clock::now() - deferred_since_ < max_ack_delay)
+      return;
+    for (auto t : deferred_acks_)
+      conn_->check_status(amqp_basic_ack(state, amqp_connection::channel, t, 0),
                           "acking messages");
+    deferred_acks_.clear();
   }
 
   /// A suspect was settled (acked, given back, dead-lettered): its mark queue goes.
@@ -270,6 +296,7 @@ private:
     publish_once(queue, bodies, counts);
     std::sort(tags.begin(), tags.end());
     ack_tags(tags);
+    send_acks(true); // at once: the copies exist now, a lost ack would make two of each
   }
 
   /// Messages a dead connection held (redelivered): published again with the count raised and
@@ -488,6 +515,13 @@ private:
     amqp_basic_qos(conn_->state(), amqp_connection::channel, 0, window, 0);
     conn_->check_last_rpc("widening prefetch (basic.qos) to " + std::to_string(window));
     window_ = window;
+    // RabbitMQ gives a per-consumer prefetch only to consumers started after it: the running
+    // consumer is cancelled and started again (its unacked deliveries stay on this channel,
+    // their tags valid). Rare: the window only grows.
+    if (active_) {
+      pause_consuming();
+      start_consuming(consuming_queue_);
+    }
   }
 
   /// RabbitMQ pushes up to prefetch messages whether or not the fetcher asked for them. When
@@ -516,11 +550,12 @@ private:
         "giving back unrequested messages");
     }
     stash_.clear();
+    send_acks(false); // acks that waited for these
   }
 
   /// Reads one thing from the connection, waiting at most `timeout`: a delivery (stashed), a
   /// publisher confirm, or a server notice. Returns false if nothing came.
-  bool pump(milliseconds timeout, const std::string& doing) {
+  bool pump(microseconds timeout, const std::string& doing) {
     auto* state = conn_->state();
     amqp_envelope_t envelope;
     auto tv = to_timeval(timeout);
@@ -620,6 +655,7 @@ private:
 
   /// How long a closing connection waits for the server while giving messages back.
   static constexpr milliseconds closing_timeout{2000};
+  static constexpr milliseconds max_ack_delay{50};
 
   std::shared_ptr<const rabbitmq_settings> settings_;
   std::unique_ptr<amqp_connection> conn_;
@@ -642,6 +678,8 @@ private:
   std::string consuming_queue_;
   std::deque<fetched_message> stash_; // delivered, not yet handed out by fetch()
   std::set<uint64_t> unacked_;        // delivered, neither acked nor requeued
+  std::set<uint64_t> deferred_acks_;  // acked by the pool, not yet sent (see send_acks)
+  steady_clock::time_point deferred_since_;
   // Crash counting (rabbitmq_crash_counts.hpp).
   std::vector<fetched_message> redelivered_; // held by a dead connection, count not yet raised
   std::unordered_map<uint64_t, std::string> suspect_bodies_; // tag -> body, count > 0
