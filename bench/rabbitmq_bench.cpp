@@ -54,17 +54,14 @@ std::string fixed(double v, int digits = 0) {
   return buf;
 }
 
-/// The server's own limit, for comparison: plain rabbitmq-c, no funboost code, one channel in
-/// confirm mode, `n` persistent messages of `body` in batches of `batch`, each batch's confirms
-/// awaited before the next (what push_many does). Returns messages per second.
-double plain_rabbitmq_c_rate(int port, const std::string& queue, const std::string& body, int n,
-                             int batch) {
+/// A plain rabbitmq-c connection to the bench's server with channel 1 open; throws with `who`.
+amqp_connection_state_t plain_connection(int port, const std::string& who) {
   auto state = amqp_new_connection();
   auto* socket = amqp_tcp_socket_new(state);
   timeval tv{10, 0};
   auto fail = [&](const std::string& what) {
     amqp_destroy_connection(state);
-    throw std::runtime_error("plain rabbitmq-c baseline: " + what);
+    throw std::runtime_error(who + ": " + what);
   };
   if (!socket || amqp_socket_open_noblock(socket, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
     fail("cannot connect");
@@ -72,6 +69,19 @@ double plain_rabbitmq_c_rate(int port, const std::string& queue, const std::stri
       != AMQP_RESPONSE_NORMAL)
     fail("login");
   amqp_channel_open(state, 1);
+  return state;
+}
+
+/// The server's own limit, for comparison: plain rabbitmq-c, no funboost code, one channel in
+/// confirm mode, `n` persistent messages of `body` in batches of `batch`, each batch's confirms
+/// awaited before the next (what push_many does). Returns messages per second.
+double plain_rabbitmq_c_rate(int port, const std::string& queue, const std::string& body, int n,
+                             int batch) {
+  auto state = plain_connection(port, "plain rabbitmq-c baseline");
+  auto fail = [&](const std::string& what) {
+    amqp_destroy_connection(state);
+    throw std::runtime_error("plain rabbitmq-c baseline: " + what);
+  };
   amqp_queue_declare(state, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
   amqp_confirm_select(state, 1);
   if (amqp_get_rpc_reply(state).reply_type != AMQP_RESPONSE_NORMAL)
@@ -176,19 +186,11 @@ void push_pipelined(funboost::runtime& rt, const rabbitmq_server& server, raw_am
 /// multiple=true ack per `ack_every` messages. Returns messages per second.
 double plain_rabbitmq_c_drain_rate(int port, const std::string& queue, int n, int prefetch,
                                    int ack_every) {
-  auto state = amqp_new_connection();
-  auto* socket = amqp_tcp_socket_new(state);
-  timeval tv{10, 0};
+  auto state = plain_connection(port, "plain rabbitmq-c drain baseline");
   auto fail = [&](const std::string& what) {
     amqp_destroy_connection(state);
     throw std::runtime_error("plain rabbitmq-c drain baseline: " + what);
   };
-  if (!socket || amqp_socket_open_noblock(socket, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
-    fail("cannot connect");
-  if (amqp_login(state, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type
-      != AMQP_RESPONSE_NORMAL)
-    fail("login");
-  amqp_channel_open(state, 1);
   amqp_basic_qos(state, 1, 0, static_cast<uint16_t>(prefetch), 0);
   amqp_basic_consume(state, 1, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, 0, 0, 0,
                      amqp_empty_table);
