@@ -112,6 +112,23 @@ TEST_CASE("lines a replay had claimed when its process died are replayed by the 
   CHECK(replay_all(box) == lines(1, 3));
 }
 
+TEST_CASE("a claim's .tmp left by a replay that died mid-rewrite is removed by the next take") {
+  auto dir = scratch_dir("stale_tmp");
+  outbox box{dir, "q"};
+  REQUIRE(box.keep(lines(1, 3)).empty());
+  std::string claim_path;
+  {
+    std::optional<outbox_claim> claim;
+    REQUIRE(box.take(claim) == status::claimed);
+    for (const auto& e : std::filesystem::directory_iterator{dir})
+      claim_path = e.path().string();
+  } // died before finish() renamed its rewrite over the claim: the claim is intact
+  std::ofstream{claim_path + ".tmp"} << lines(2, 3)[0] << '\n' << lines(2, 3)[1] << '\n';
+  CHECK(replay_all(box) == lines(1, 3)); // the claim, once: the .tmp is not a claim
+  CHECK_FALSE(std::filesystem::exists(claim_path + ".tmp"));
+  CHECK(std::filesystem::is_empty(dir));
+}
+
 TEST_CASE("appends from many threads are read back whole, each exactly once, while replays "
           "run") {
   auto dir = scratch_dir("concurrent");

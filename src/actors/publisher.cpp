@@ -237,6 +237,14 @@ bool broker_answers(self_ptr self) {
   }
 }
 
+/// While up, the outbox is looked at every publish_retry_interval all the same: another
+/// process sharing the directory may have kept messages there while its broker connection was
+/// down and exited before it could replay them; a long-running publisher delivers them.
+void watch_outbox(self_ptr self) {
+  if (!self->state.down)
+    schedule_replay(self, false);
+}
+
 /// Delivers the outbox, oldest claim first. Each claim is locked while it is published, so
 /// another publisher of this file (another process, or another booster of the queue) never
 /// sends the same lines; what a failed publish left stays in its claim for the next replay.
@@ -283,6 +291,7 @@ void replay_outbox(self_ptr self) {
   else if (delivered > 0)
     st.ctx->log->info("queue '{}': delivered {} message(s) from the outbox '{}'",
                       st.ctx->queue(), delivered, st.outbox->path());
+  watch_outbox(self);
 }
 
 } // namespace
@@ -292,8 +301,9 @@ publisher_actor::behavior_type publisher(self_ptr self, detail::queue_context_pt
   st.ctx = std::move(ctx);
   st.outbox = std::make_unique<detail::outbox>(st.ctx->options.broker.outbox_dir,
                                                st.ctx->queue());
-  if (!st.outbox->empty())
-    schedule_replay(self, true); // an earlier process (or booster) left messages behind
+  // An earlier process (or booster) may have left messages behind: replayed at once; else the
+  // outbox is watched (watch_outbox).
+  schedule_replay(self, !st.outbox->empty());
   // The booster is going away: what still waits for a retry is kept, not dropped.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;

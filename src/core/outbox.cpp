@@ -243,6 +243,9 @@ outbox::take_status outbox::take(std::optional<outbox_claim>& claim) const {
       throw_errno("reading the outbox claim '" + name + "'");
     if (st.st_nlink == 0)
       return take_status::busy; // its replay finished with it just now; look again later
+    // Only the claim's lock holder writes its ".tmp" (outbox_claim::finish): one there now was
+    // left by a replay that died before renaming it, a copy of lines still in the claim.
+    ::unlink((name + ".tmp").c_str());
     auto lines = read_lines(fd, name);
     if (lines.empty()) {
       ::unlink(name.c_str());

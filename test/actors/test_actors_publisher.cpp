@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "actors/publisher.hpp"
+#include "core/outbox.hpp"
 #include "support/faulty_broker.hpp"
 
 using namespace actors_test;
@@ -189,4 +190,18 @@ TEST_CASE("while the broker is down, pushes from the caller's thread are kept wi
   REQUIRE(second->given());
   CHECK(status_of(second) == funboost::ec::kept_in_outbox);
   CHECK(broker.publish_failures == 2 * publish_calls_per_try);
+}
+
+TEST_CASE("an up publisher delivers, within publish_retry_interval, what another process later "
+          "left in the shared outbox") {
+  publisher_fixture f{"publisher_watch"};
+  CHECK(status_of(f.push(1)) == funboost::ec::none); // up: straight to the broker
+  CHECK(f.drain() == bodies(1, 1));
+  f.advance(f.ctx->options.publish_retry_interval * 3); // looks at an empty outbox meanwhile
+  // Another process whose broker was down kept two messages in the same directory and exited.
+  funboost::detail::outbox other{f.ctx->options.broker.outbox_dir, f.ctx->queue()};
+  REQUIRE(other.keep(bodies(2, 3)).empty());
+  f.advance(f.ctx->options.publish_retry_interval);
+  CHECK(f.drain() == bodies(2, 3));
+  CHECK(other.empty());
 }

@@ -118,13 +118,11 @@ TEST_CASE("what a process appends while another replays the outbox is delivered 
   CHECK(wait_until([&] { return client.integer({"LLEN", queue}) >= seeded; }, 60s));
   std::ofstream{stop} << "stop\n";
   CHECK(exit_code_of(appender) == 0);
-  // The replayer's publisher is up, and an up publisher replays the outbox only when it is
-  // made (README, "When the broker is down", 4): its replay ends at the first look that finds
-  // nothing. If it caught up with the appender before the appender saw `stop`, what the
-  // appender added afterwards waits for the next publisher made. So that one starts now,
-  // before we wait for the replayer: both end once nothing is left, whichever sent the rest.
-  // (Started only after the replayer had ended, it never ran in that case: the replayer
-  // waited 60 s for an outbox nobody replayed and ended with 4.)
+  // The replayer's publisher is up: it replays when made and then looks at the outbox every
+  // publish_retry_interval. The peer's exit waits for an empty outbox, which a poll can miss
+  // between two appends; the last replayer starts now, before we wait for the first: both end
+  // once nothing is left, whichever sent the rest. (Started only after the replayer had ended,
+  // it could not help it: the replayer waited 60 s and ended with 4.)
   pid_t last = start_peer({"replay", port, queue, dir, go});
   CHECK(exit_code_of(replayer) == 0);
   CHECK(exit_code_of(last) == 0);
