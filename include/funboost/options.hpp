@@ -66,6 +66,9 @@ struct booster_options {
   int max_retries = 3;                          // re-runs after a throw; attempts = max_retries + 1
   bool is_using_rpc_mode = false;               // keep results so async_result::get() can read them
   bool dead_letter_on_failure = false;          // also move tasks that exhausted retries to {queue}_dlx
+  // A message published longer ago than this when a worker gets it is dropped (acked, not run,
+  // logged), as funboost's msg_expire_seconds; 0 = never. extra.msg_expire_seconds overrides it.
+  double msg_expire_seconds = 0;
   // A task that was running when its consumer process died this many times (a segfault or
   // abort, not a throw) goes to {queue}_dlx instead of killing the next consumer too. Counted
   // by the broker (redis: with the unacked entry); 0 = never.
@@ -105,6 +108,7 @@ struct task_options {
   std::string task_id{};                        // empty = a new UUIDv7
   int max_retry_times = -1;                     // -1 = the booster's max_retries
   bool is_using_rpc_mode = false;               // true forces RPC for this task
+  double msg_expire_seconds = 0;                // > 0: overrides the booster's for this task
 };
 
 } // namespace funboost

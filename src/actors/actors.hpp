@@ -66,6 +66,8 @@ struct task_controls {
   std::string task_id;     // extra.task_id; a new UUIDv7 if the message has none
   int max_retries = 0;     // extra.max_retry_times when truthy, else the booster's max_retries
   bool rpc = false;        // extra.is_using_rpc_mode when truthy, else the booster's
+  double expire_seconds = 0; // extra.msg_expire_seconds when truthy, else the booster's
+  double publish_time = 0;   // extra.publish_time (Unix seconds); 0 when the message has none
   bool known = false;      // read yet (a task no worker has started has not been)
   std::string invalid;     // why a per-message control is unacceptable ("" = all fine)
 };
@@ -88,6 +90,7 @@ enum class task_status : uint8_t {
   failed,      // threw on its last attempt: ack, count as failed
   retry,       // threw, attempts left: run again
   dead_letter, // bad message, or failed for good with dead-lettering on: move to {q}_dlx, ack
+  expired,     // older than msg_expire_seconds when a worker got it: not run, ack
 };
 
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.

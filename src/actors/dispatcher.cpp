@@ -288,6 +288,9 @@ void count(queue_stats& stats, task_status status) {
     case task_status::dead_letter:
       ++stats.dead_lettered;
       break;
+    case task_status::expired:
+      ++stats.expired;
+      break;
     case task_status::retry:
       ++stats.retried;
       break;

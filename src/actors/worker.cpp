@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "actors/exit_reason.hpp"
 #include "core/crash_report.hpp"
 #include "core/dead_letter_reason.hpp"
@@ -78,6 +80,23 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
       report_result(ctx, t, false, "null", "funboost::invalid_task_option", c.invalid, 0.0);
     t.body = detail::with_dead_letter_reason(t.body, c.invalid);
     return task_status::dead_letter;
+  }
+
+  // funboost's msg_expire_seconds: judged when the task first reaches a worker (a retry of a
+  // task that started in time is not dropped).
+  if (t.attempts == 1 && c.expire_seconds > 0 && c.publish_time > 0) {
+    auto age = unix_now() - c.publish_time;
+    if (age > c.expire_seconds) {
+      auto why = fmt::format("published {:.3f} s ago, more than msg_expire_seconds {}", age,
+                             c.expire_seconds);
+      log.warn("queue '{}': task {} was {}: dropped without running (acked). If it should "
+               "have run, consume faster (concurrent_num, conn_num, more consumers) or raise "
+               "msg_expire_seconds.",
+               queue, log_safe{c.task_id}, why);
+      if (c.rpc)
+        report_result(ctx, t, false, "null", "funboost::expired", why, 0.0);
+      return task_status::expired;
+    }
   }
 
   log.info("queue '{}': task {} starts (attempt {} of {})", queue, log_safe{c.task_id},

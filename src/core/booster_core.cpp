@@ -57,6 +57,8 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
          + std::to_string(min_qps) + " (one task in 11.6 days); use a scheduler for rarer runs");
   if (o.max_retries < 0)
     fail("max_retries must be 0 or more");
+  if (!std::isfinite(o.msg_expire_seconds) || o.msg_expire_seconds < 0)
+    fail("msg_expire_seconds must be 0 (never expire) or a positive number of seconds");
   if (o.prefetch_per_worker < 1)
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)

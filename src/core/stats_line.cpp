@@ -8,10 +8,11 @@ namespace funboost::detail {
 
 std::string stats_line(const queue_stats& s, double tasks_per_second,
                        const std::string& remaining) {
-  return fmt::format("queue '{}': done {}, failed {}, dead-lettered {}, retried {}, running {}, "
+  auto expired = s.expired > 0 ? fmt::format(", expired {}", s.expired) : std::string{};
+  return fmt::format("queue '{}': done {}, failed {}, dead-lettered {}, retried {}{}, running {}, "
                      "prefetched {}, {:.1f} tasks/s, remaining {}",
-                     s.queue_name, s.done, s.failed, s.dead_lettered, s.retried, s.running,
-                     s.prefetched, tasks_per_second, remaining);
+                     s.queue_name, s.done, s.failed, s.dead_lettered, s.retried, expired,
+                     s.running, s.prefetched, tasks_per_second, remaining);
 }
 
 std::string long_task_line(const std::string& queue, const actors::long_running& task) {

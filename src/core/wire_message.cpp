@@ -99,6 +99,11 @@ void append_extra(std::string& body, const task_options& options, const std::str
   }
   if (options.is_using_rpc_mode)
     w.raw("\"is_using_rpc_mode\":true,");
+  if (options.msg_expire_seconds > 0) {
+    w.raw("\"msg_expire_seconds\":");
+    w.number(options.msg_expire_seconds);
+    w.raw(",");
+  }
   w.raw("\"task_id\":");
   if (options.task_id.empty()) { // ours: hex digits and dashes, nothing to escape
     w.raw("\"");

@@ -127,7 +127,10 @@ std::string params_record(const booster_options& o, const std::string& funboost_
   r.field("is_show_message_get_from_broker").boolean(false);
   r.field("is_print_detail_exception").boolean(true);
   r.field("publish_msg_log_use_full_msg").boolean(false);
-  r.field("msg_expire_seconds").null();
+  if (o.msg_expire_seconds > 0)
+    r.field("msg_expire_seconds").number(o.msg_expire_seconds);
+  else
+    r.field("msg_expire_seconds").null(); // funboost's None: never
   r.field("do_task_filtering").boolean(false);
   r.field("task_filtering_expire_seconds").integer(0);
   r.open("function_result_status_persistance_conf");
