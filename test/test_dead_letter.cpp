@@ -147,3 +147,46 @@ TEST_CASE("a message the parser refuses is still dead-lettered, and its log line
     CHECK(test_support::is_valid_utf8(line)); // the Latin-1 byte is shown as \xe9
   }
 }
+
+TEST_CASE("a function that throws funboost::dead_letter sends its message to {q}_dlx at once "
+          "with the reason, without retries") {
+  funboost::runtime rt;
+  std::atomic<int> runs{0};
+  auto o = memory_queue("dlq_thrown");
+  o.arg_names = {"x"};
+  o.max_retries = 3;
+  auto b = rt.boost([&](int) {
+    ++runs;
+    throw funboost::dead_letter("x is from a deleted account");
+  }, o);
+  auto conn = funboost::make_broker(o)->connect();
+  b.push(7);
+  b.consume();
+  REQUIRE(wait_until([&] { return conn->count("dlq_thrown_dlx") == 1; }));
+  CHECK(runs == 1);
+  auto dead = drain("dlq_thrown_dlx");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].find(R"("dead_letter_reason":"the function threw funboost::dead_letter: x is )"
+                     R"(from a deleted account")") != std::string::npos);
+  CHECK(dead[0].find(R"({"x":7,)") == 0);
+}
+
+TEST_CASE("a function that throws funboost::requeue_task gets its message back later, not "
+          "counted as a retry") {
+  funboost::runtime rt;
+  std::atomic<int> runs{0}, done{0};
+  auto o = memory_queue("requeue_thrown");
+  o.arg_names = {"x"};
+  o.max_retries = 0; // a retry would not be allowed: requeues are not retries
+  auto b = rt.boost([&](int) {
+    if (++runs < 3)
+      throw funboost::requeue_task("the database is in maintenance");
+    ++done;
+  }, o);
+  b.push(1);
+  b.consume();
+  REQUIRE(wait_until([&] { return done == 1; }));
+  CHECK(runs == 3);
+  auto conn = funboost::make_broker(o)->connect();
+  CHECK(conn->count("requeue_thrown_dlx") == 0);
+}

@@ -16,4 +16,5 @@
 #include <funboost/protocol.hpp>
 #include <funboost/queue_publisher.hpp>
 #include <funboost/runtime.hpp>
+#include <funboost/task_exceptions.hpp>
 #include <funboost/wire.hpp>

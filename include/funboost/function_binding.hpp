@@ -2,6 +2,7 @@
 // arguments by name into the parameter types, calls the function and encodes the result.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <tuple>
@@ -19,6 +20,8 @@ struct call_outcome {
   std::string result_json;       // the return value as JSON ("null" for void)
   std::string exception_type;    // set when !ok
   std::string exception_message; // set when !ok
+  // What the function asked for by what it threw (funboost/task_exceptions.hpp).
+  enum class request : uint8_t { none, requeue, dead_letter } asked = request::none;
 };
 
 /// Runs a task from its message's JSON object. Throws decode_error when an argument is
@@ -28,8 +31,9 @@ struct call_outcome {
 using task_function = std::function<call_outcome(simdjson::dom::object message)>;
 
 namespace detail {
-/// Fills type and message from the exception being handled; call inside a catch block.
-void describe_current_exception(std::string& type, std::string& message);
+/// Fills type, message and what it asks for from the exception being handled; call inside a
+/// catch block.
+void describe_current_exception(call_outcome& out);
 
 template <class T>
 T decode_argument(simdjson::dom::object message, const std::string& name) {
@@ -81,7 +85,7 @@ call_outcome call_with_message(F& fn, const std::vector<std::string>& names,
     try {
       std::apply(fn, std::move(args));
     } catch (...) {
-      describe_current_exception(out.exception_type, out.exception_message);
+      describe_current_exception(out);
       return out;
     }
     out.result_json = "null";
@@ -90,7 +94,7 @@ call_outcome call_with_message(F& fn, const std::vector<std::string>& names,
     try {
       result.emplace(std::apply(fn, std::move(args)));
     } catch (...) {
-      describe_current_exception(out.exception_type, out.exception_message);
+      describe_current_exception(out);
       return out;
     }
     out.result_json = to_json(*result); // outside the try: a codec failure is a crash

@@ -91,6 +91,7 @@ enum class task_status : uint8_t {
   retry,       // threw, attempts left: run again
   dead_letter, // bad message, or failed for good with dead-lettering on: move to {q}_dlx, ack
   expired,     // older than msg_expire_seconds when a worker got it: not run, ack
+  requeue,     // the function threw requeue_task: back to the broker after a pause, no retry
 };
 
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.

@@ -27,6 +27,9 @@ constexpr double batch_below_ns = 200'000;
 constexpr double prefetch_horizon_ns = 50'000'000;
 constexpr uint32_t max_prefetch = 4096;
 
+/// How long a task whose function threw requeue_task waits before it goes back to the broker.
+constexpr auto requeue_pause = std::chrono::milliseconds(100);
+
 std::size_t worker_count(const dispatcher_state& st) {
   return st.idle.size() + st.busy.size();
 }
@@ -223,9 +226,14 @@ void finish_drain_if_done(self_ptr self) {
 
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
-  if (st.tick_scheduled || st.delayed.empty())
+  if (st.delayed.empty())
+    return;
+  // One tick at a time, unless something came due earlier than it (a requeue pause is shorter
+  // than a retry_delay): then an earlier one too; the later one finds nothing or less to do.
+  if (st.tick_scheduled && st.delayed.front().due >= st.tick_due)
     return;
   st.tick_scheduled = true;
+  st.tick_due = st.delayed.front().due;
   auto wait = st.delayed.front().due - self->clock().now();
   self->delayed_send(self, std::max(wait, caf::actor_clock::duration_type::zero()),
                      tick_atom::value);
@@ -291,10 +299,20 @@ void count(queue_stats& stats, task_status status) {
     case task_status::expired:
       ++stats.expired;
       break;
+    case task_status::requeue: // not a retry, not finished: it runs again from the broker
+      break;
     case task_status::retry:
       ++stats.retried;
       break;
   }
+}
+
+/// Holds `t` until `due`: retries wait there for retry_delay, requeued tasks for requeue_pause.
+/// Kept in due order (the two waits differ).
+void hold_until(dispatcher_state& st, caf::actor_clock::time_point due, task t, bool give_back) {
+  auto at = std::upper_bound(st.delayed.begin(), st.delayed.end(), due,
+                             [](const auto& d, const delayed_task& x) { return d < x.due; });
+  st.delayed.insert(at, delayed_task{due, std::move(t), give_back});
 }
 
 /// Applies the workers' verdicts (or the verdict for a crashed worker's batch).
@@ -307,9 +325,14 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
     auto& t = batch[i];
     auto status = statuses[i];
     count(st.stats, status);
+    if (status == task_status::requeue && !st.draining) {
+      // A pause first, as funboost's 0.1 s: a function that always requeues must not spin.
+      hold_until(st, now + requeue_pause, std::move(t), true);
+      continue; // still in flight until it is given back
+    }
     if (status == task_status::retry && !st.draining) {
       if (delay.count() > 0)
-        st.delayed.push_back({now + delay, std::move(t)});
+        hold_until(st, now + delay, std::move(t), false);
       else if (runs_alone(st, t))
         st.suspects.push_front(std::move(t));
       else
@@ -317,8 +340,8 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
       continue; // still in flight
     }
     --st.in_flight;
-    if (status == task_status::retry) // stopping: the broker gets it back for a later run
-      file_verdict(st, r, t, verdict::back);
+    if (status == task_status::retry || status == task_status::requeue) // (stopping)
+      file_verdict(st, r, t, verdict::back); // the broker gets it back for a later run
     else if (status == task_status::dead_letter)
       file_verdict(st, r, t, verdict::dead);
     else
@@ -690,11 +713,18 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       auto& st = self->state;
       st.tick_scheduled = false;
       auto now = self->clock().now();
+      routed r{st.fetchers.size()};
       while (!st.delayed.empty() && st.delayed.front().due <= now) {
-        auto& t = st.delayed.front().item;
-        (runs_alone(st, t) ? st.suspects : st.pending).push_back(std::move(t));
+        auto& d = st.delayed.front();
+        if (d.give_back) {
+          --st.in_flight;
+          file_verdict(st, r, d.item, verdict::back);
+        } else {
+          (runs_alone(st, d.item) ? st.suspects : st.pending).push_back(std::move(d.item));
+        }
         st.delayed.pop_front();
       }
+      send_routed(self, r);
       schedule_tick(self);
       dispatch(self);
     },

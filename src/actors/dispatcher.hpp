@@ -46,6 +46,7 @@ struct busy_worker {
 struct delayed_task {
   caf::actor_clock::time_point due; // on the actor's clock: tests drive it
   task item;
+  bool give_back = false; // when due: back to the broker (requeue_task), not to a worker
 };
 
 struct dispatcher_state {
@@ -63,8 +64,9 @@ struct dispatcher_state {
   caf::actor_addr suspect_worker;
   std::vector<worker_actor> idle;
   std::unordered_map<caf::actor_addr, busy_worker> busy;
-  std::deque<delayed_task> delayed; // retries waiting for retry_delay, in due order
+  std::deque<delayed_task> delayed; // retries (retry_delay), requeued tasks (requeue_pause), by due
   bool tick_scheduled = false;
+  caf::actor_clock::time_point tick_due; // when the scheduled tick fires
   uint32_t tokens = 0;              // QPS tokens in hand
   uint32_t wanted = 0;              // demand last told to the rate limiter
   uint32_t in_flight = 0;           // delivered by fetchers and not finished

@@ -117,6 +117,23 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   }
   auto took = std::chrono::duration<double>(clock::now() - started).count();
 
+  if (outcome.asked == call_outcome::request::requeue) {
+    log.warn("queue '{}': task {} asked to be requeued after {:.6f} s ({}); it goes back to the "
+             "queue, not counted as a retry",
+             queue, log_safe{c.task_id}, took, log_safe{outcome.exception_message});
+    return task_status::requeue;
+  }
+  if (outcome.asked == call_outcome::request::dead_letter) {
+    auto reason = "the function threw funboost::dead_letter: " + outcome.exception_message;
+    log.error("queue '{}': task {} was moved to '{}' by the function: {}", queue,
+              log_safe{c.task_id}, dead_letter_queue(queue), log_safe{outcome.exception_message});
+    if (c.rpc)
+      report_result(ctx, t, false, "null", "funboost::dead_letter", outcome.exception_message,
+                    time_start);
+    t.body = detail::with_dead_letter_reason(t.body, reason);
+    return task_status::dead_letter;
+  }
+
   if (outcome.ok) {
     log.info("queue '{}': task {} done in {:.6f} s, result {}", queue, log_safe{c.task_id}, took,
              log_safe{outcome.result_json, 200});

@@ -7,6 +7,7 @@
 #include <typeinfo>
 
 #include <funboost/function_binding.hpp>
+#include <funboost/task_exceptions.hpp>
 
 namespace funboost {
 
@@ -87,7 +88,9 @@ std::string json_type_name(simdjson::dom::element_type t) {
   return "an unknown JSON value";
 }
 
-void describe_current_exception(std::string& type, std::string& message) {
+void describe_current_exception(call_outcome& out) {
+  auto& type = out.exception_type;
+  auto& message = out.exception_message;
   auto* info = abi::__cxa_current_exception_type();
   if (info != nullptr) {
     int status = 0;
@@ -99,6 +102,12 @@ void describe_current_exception(std::string& type, std::string& message) {
   }
   try {
     throw;
+  } catch (const requeue_task& e) {
+    message = e.what();
+    out.asked = call_outcome::request::requeue;
+  } catch (const dead_letter& e) {
+    message = e.what();
+    out.asked = call_outcome::request::dead_letter;
   } catch (const std::exception& e) {
     message = e.what();
   } catch (...) {

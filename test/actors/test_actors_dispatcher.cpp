@@ -239,6 +239,33 @@ TEST_CASE("dispatcher: a retry waits retry_delay of virtual time before it runs 
   CHECK(s.in_flight == 1);
 }
 
+TEST_CASE("dispatcher: a task whose function threw requeue_task goes back to its fetcher after "
+          "100 ms, not counted, while a retry due later keeps its place") {
+  auto o = options(2, 2);
+  o.retry_delay = 500ms;
+  dispatcher_fixture f{o};
+  auto w0 = f.join_worker();
+  auto w1 = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1, 2}, 0, 1, 3));
+  auto& runs1 = w0.log->tags() == std::vector<uint64_t>{1} ? w0 : w1;
+  auto& runs2 = &runs1 == &w0 ? w1 : w0;
+  f.done(runs2, {task_status::retry});   // 2: due in 500 ms
+  f.advance(10ms);
+  f.done(runs1, {task_status::requeue}); // 1: due in 100 ms, before 2
+  CHECK(fetcher.log->requeued.empty());
+  f.advance(99ms);
+  CHECK(fetcher.log->requeued.empty()); // paused, so an always-requeueing function never spins
+  f.advance(1ms);
+  CHECK(fetcher.log->requeued == tag_lists{{1}});
+  CHECK(fetcher.log->acks.empty());
+  auto s = f.stats();
+  CHECK(s.retried == 1); // 2's retry only
+  CHECK(s.in_flight == 1);
+  f.advance(390ms); // 500 ms after 2's failure
+  CHECK(runs1.log->tags().size() + runs2.log->tags().size() == 3); // 2 runs again
+}
+
 TEST_CASE("dispatcher: a task with max_retries 0 whose worker dies is failed and acked") {
   dispatcher_fixture f{options(1, 2)};
   auto w = f.join_worker();
