@@ -92,6 +92,12 @@ struct booster_options {
   // consuming resumes within about this long of the broker's return after any outage.
   std::chrono::milliseconds broker_probe_interval{4000};
   std::chrono::milliseconds retry_delay{0};     // pause before re-running a failed task
+  // Backoff (funboost's advanced_retry_config): retry n (1, 2, ...) waits retry_delay x
+  // retry_multiplier^(n-1), at most retry_delay_max; with retry_jitter x a random 0.5 .. 1.5
+  // (still at most the max). Held by the dispatcher, never a sleeping worker.
+  double retry_multiplier = 1.0;
+  std::chrono::milliseconds retry_delay_max{60000};
+  bool retry_jitter = false;
   // A graceful stop waits this long for running tasks, then gives them back to the broker (so
   // another consumer runs them) and abandons their worker threads; 0 = give them back at once.
   std::chrono::milliseconds stop_timeout{30000};

@@ -1,7 +1,9 @@
 #include "actors/dispatcher.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
+#include <random>
 #include <utility>
 
 #include <caf/system_messages.hpp>
@@ -307,6 +309,21 @@ void count(queue_stats& stats, task_status status) {
   }
 }
 
+/// The pause before retry number `attempts` (the task has run `attempts` times): retry_delay
+/// backed off by retry_multiplier up to retry_delay_max, with retry_jitter a random 0.5 .. 1.5
+/// of that (funboost's _calculate_exponential_backoff).
+caf::timespan retry_pause(const booster_options& o, uint32_t attempts) {
+  using ms = std::chrono::duration<double, std::milli>;
+  auto base = ms(o.retry_delay).count();
+  auto cap = ms(o.retry_delay_max).count();
+  auto pause = std::min(base * std::pow(o.retry_multiplier, std::max<int>(attempts, 1) - 1), cap);
+  if (o.retry_jitter) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    pause = std::min(pause * std::uniform_real_distribution<double>(0.5, 1.5)(rng), cap);
+  }
+  return std::chrono::duration_cast<caf::timespan>(ms(pause));
+}
+
 /// Holds `t` until `due`: retries wait there for retry_delay, requeued tasks for requeue_pause.
 /// Kept in due order (the two waits differ).
 void hold_until(dispatcher_state& st, caf::actor_clock::time_point due, task t, bool give_back) {
@@ -332,7 +349,7 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
     }
     if (status == task_status::retry && !st.draining) {
       if (delay.count() > 0)
-        hold_until(st, now + delay, std::move(t), false);
+        hold_until(st, now + retry_pause(st.ctx->options, t.attempts), std::move(t), false);
       else if (runs_alone(st, t))
         st.suspects.push_front(std::move(t));
       else

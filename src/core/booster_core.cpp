@@ -69,6 +69,10 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("logging.long_task_warning must be 0 (no warning) or positive");
   if (o.fetch_wait.count() < 0 || o.retry_delay.count() < 0)
     fail("fetch_wait and retry_delay must not be negative");
+  if (!std::isfinite(o.retry_multiplier) || o.retry_multiplier < 1)
+    fail("retry_multiplier must be 1 (a fixed retry_delay) or more, e.g. 2 for 1 s, 2 s, 4 s");
+  if (o.retry_delay.count() > 0 && o.retry_delay_max < o.retry_delay)
+    fail("retry_delay_max must be at least retry_delay");
   if (o.restart_backoff.count() <= 0 || o.restart_backoff_max < o.restart_backoff)
     fail("restart_backoff must be positive and restart_backoff_max at least restart_backoff "
          "(a zero backoff would restart a failing fetcher in a tight loop)");

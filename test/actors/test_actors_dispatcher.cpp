@@ -239,6 +239,49 @@ TEST_CASE("dispatcher: a retry waits retry_delay of virtual time before it runs 
   CHECK(s.in_flight == 1);
 }
 
+TEST_CASE("dispatcher: retries back off by retry_multiplier up to retry_delay_max") {
+  auto o = options(1, 2);
+  o.retry_delay = 100ms;
+  o.retry_multiplier = 2;
+  o.retry_delay_max = 300ms;
+  dispatcher_fixture f{o};
+  auto w = f.join_worker();
+  f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}, 0, 1, 5));
+  // The stand-in worker does not count attempts: the test sets what a real one would have.
+  auto fail_attempt = [&](uint32_t attempts) {
+    (*w.log->batches.back())[0].attempts = attempts;
+    f.done(w, {task_status::retry});
+  };
+  std::vector<caf::timespan> expected{100ms, 200ms, 300ms, 300ms}; // 100, 200, 400 -> 300, ...
+  for (uint32_t attempt = 1; attempt <= expected.size(); ++attempt) {
+    fail_attempt(attempt);
+    auto runs = w.log->batches.size();
+    f.advance(expected[attempt - 1] - 1ms);
+    CHECK(w.log->batches.size() == runs); // not yet
+    f.advance(1ms);
+    CHECK(w.log->batches.size() == runs + 1);
+  }
+}
+
+TEST_CASE("dispatcher: with retry_jitter a retry waits 0.5 to 1.5 times its backoff") {
+  for (int trial = 0; trial < 20; ++trial) {
+    auto o = options(1, 2);
+    o.retry_delay = 1000ms;
+    o.retry_jitter = true;
+    dispatcher_fixture f{o};
+    auto w = f.join_worker();
+    f.join_fetcher(0);
+    f.deliver(0, 1, tasks({1}, 0, 1, 1));
+    (*w.log->batches.back())[0].attempts = 1;
+    f.done(w, {task_status::retry});
+    f.advance(499ms);
+    CHECK(w.log->batches.size() == 1);
+    f.advance(1001ms);
+    CHECK(w.log->batches.size() == 2);
+  }
+}
+
 TEST_CASE("dispatcher: a task whose function threw requeue_task goes back to its fetcher after "
           "100 ms, not counted, while a retry due later keeps its place") {
   auto o = options(2, 2);

@@ -104,10 +104,9 @@ std::string params_record(const booster_options& o, const std::string& funboost_
   r.open("advanced_retry_config");
   r.field("retry_mode").string(delayed_retry ? "requeue" : "sleep");
   if (delayed_retry) {
-    double seconds = static_cast<double>(o.retry_delay.count()) / 1000.0;
-    r.field("retry_base_interval").number(seconds);
-    r.field("retry_multiplier").raw("1.0");
-    r.field("retry_max_interval").number(seconds);
+    r.field("retry_base_interval").number(static_cast<double>(o.retry_delay.count()) / 1000.0);
+    r.field("retry_multiplier").number(o.retry_multiplier);
+    r.field("retry_max_interval").number(static_cast<double>(o.retry_delay_max.count()) / 1000.0);
   } else {
     r.field("retry_base_interval").raw("1.0");
     r.field("retry_multiplier").raw("2.0");
