@@ -81,6 +81,9 @@ struct task {
   uint32_t attempts = 0;        // runs so far
   uint32_t crash_deliveries = 0; // consumer processes that died running it (broker's count)
   task_controls controls;
+  // Why the worker dead-lettered it. The dispatcher writes it into the body once the worker's
+  // verdict arrived: while the task runs, the dispatcher may read the body (the stats line).
+  std::string dead_letter_reason;
 };
 
 /// What became of one task after a worker ran it. Decided by the worker, obeyed by the

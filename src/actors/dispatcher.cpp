@@ -359,8 +359,11 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
     --st.in_flight;
     if (status == task_status::retry || status == task_status::requeue) // (stopping)
       file_verdict(st, r, t, verdict::back); // the broker gets it back for a later run
-    else if (status == task_status::dead_letter)
+    else if (status == task_status::dead_letter) {
+      if (!t.dead_letter_reason.empty())
+        t.body = detail::with_dead_letter_reason(t.body, t.dead_letter_reason);
       file_verdict(st, r, t, verdict::dead);
+    }
     else
       file_verdict(st, r, t, verdict::ack);
   }

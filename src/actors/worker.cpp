@@ -6,7 +6,6 @@
 
 #include "actors/exit_reason.hpp"
 #include "core/crash_report.hpp"
-#include "core/dead_letter_reason.hpp"
 #include "core/json_problem.hpp"
 #include "core/log_safe.hpp"
 #include "core/result_registry.hpp"
@@ -78,7 +77,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
               queue, c.task_id, c.invalid, dead_letter_queue(queue));
     if (c.rpc)
       report_result(ctx, t, false, "null", "funboost::invalid_task_option", c.invalid, 0.0);
-    t.body = detail::with_dead_letter_reason(t.body, c.invalid);
+    t.dead_letter_reason = c.invalid;
     return task_status::dead_letter;
   }
 
@@ -130,7 +129,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
     if (c.rpc)
       report_result(ctx, t, false, "null", "funboost::dead_letter", outcome.exception_message,
                     time_start);
-    t.body = detail::with_dead_letter_reason(t.body, reason);
+    t.dead_letter_reason = reason;
     return task_status::dead_letter;
   }
 
