@@ -52,6 +52,11 @@ struct gate {
     ++pass_next;
     cv.notify_all();
   }
+  /// Passes granted that no fetch has taken yet.
+  int passes_waiting() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return pass_next;
+  }
   void open_all() {
     std::lock_guard<std::mutex> guard{mtx};
     open = true;
@@ -351,6 +356,9 @@ TEST_CASE("supervisor: a fetcher that works again after failures logs one line: 
   supervisor_fixture f{o};
   const std::string reconnected = "queue 'actors_supervisor_reconnected': reconnected to ";
   f.gate_->pass_one(); // a first fetch that works after no failure says nothing
+  // Taken before the failure below: a fetch woken with both a pass and a failure waiting
+  // fails, and the pass left over would make the restarted fetcher's first fetch work at 1 s.
+  REQUIRE(eventually(f, [&] { return f.gate_->passes_waiting() == 0; }));
 
   f.fail_fetcher();   // t = 0: the outage starts
   f.advance(1000ms);  // t = 1 s: restarted, and fails again
