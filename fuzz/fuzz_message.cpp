@@ -21,6 +21,7 @@
 #include <funboost/function_binding.hpp>
 
 #include "core/dead_letter_reason.hpp"
+#include "core/delay_controls.hpp"
 #include "core/json_problem.hpp"
 #include "core/log_text.hpp"
 #include "core/message_peek.hpp"
@@ -117,6 +118,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   require(carries_reason(checker, detail::with_dead_letter_reason(body, reason), reason),
           "a dead-lettered message is a JSON object whose extra names the reason",
           detail::with_dead_letter_reason(body, reason));
+
+  // A delayed task's message when due: still a JSON object, its arguments and task id intact,
+  // no countdown or eta left in extra.
+  auto due = detail::without_delay(body);
+  simdjson::dom::object when_due;
+  require(!checker.parse(due).get(when_due), "a delayed message when due is a JSON object", due);
+  require(when_due.size() == message.size(), "cutting countdown/eta keeps every argument", due);
+  simdjson::dom::object due_extra;
+  if (!when_due["extra"].get(due_extra))
+    require(due_extra["countdown"].error() && due_extra["eta"].error(),
+            "no countdown or eta is left", due);
 
   for (auto* bound : {&bound_every_type, &bound_strings}) {
     try {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <funboost/delay_store.hpp>
 #include <funboost/options.hpp>
 
 namespace funboost {
@@ -124,6 +125,11 @@ public:
   /// Gives the broker a way to ask for maintain() at once (e.g. a consumer's connection was
   /// lost and its messages must be recovered now). Replaces an earlier one.
   virtual void on_maintenance_needed(std::function<void()> wake) { (void) wake; }
+
+  /// Where this queue's delayed tasks (countdown, eta) wait until due; the queue's scheduler
+  /// actor makes one when it starts. The default keeps them in this process's memory (see
+  /// delay_store.hpp); a broker that can keep them durably overrides it.
+  virtual std::unique_ptr<delay_store> make_delay_store() { return make_process_delay_store(*this); }
 };
 
 using broker_factory = std::function<std::shared_ptr<broker>(const booster_options&)>;

@@ -115,6 +115,14 @@ struct task_options {
   int max_retry_times = -1;                     // -1 = the booster's max_retries
   bool is_using_rpc_mode = false;               // true forces RPC for this task
   double msg_expire_seconds = 0;                // > 0: overrides the booster's for this task
+  // Delayed tasks (funboost's countdown / eta): the task runs this many seconds after its
+  // publish, or at `eta`; not both. Kept by the consumer's scheduler until then (in Redis for
+  // the Redis kinds: they survive restarts), then run once.
+  double countdown = 0;                         // seconds; 0 = at once
+  std::chrono::system_clock::time_point eta{};  // the epoch (default) = not set
+  // A delayed task fired more than this many seconds after its time is dropped (logged,
+  // acked, an RPC waiter told funboost::misfired); 0 = runs however late.
+  double misfire_grace_time = 0;
 };
 
 } // namespace funboost

@@ -5,6 +5,7 @@
 //         │                        dispatcher              (pull-based worker pool, credit, retries)
 //         │                        worker × concurrent_num (detached; runs the user's function)
 //         │                        rate_limiter            (QPS tokens on a schedule)
+//         │                        scheduler               (detached; delayed tasks until due)
 //         └──────────────────────  heartbeat               (detached; stats line, queue count)
 #pragma once
 
@@ -18,6 +19,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/replies_to.hpp>
 
+#include <funboost/delay_store.hpp>
 #include <funboost/protocol.hpp>
 
 namespace funboost::actors {
@@ -54,6 +56,7 @@ using mark_atom = caf::atom_constant<caf::atom("mark")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 using flush_acks_atom = caf::atom_constant<caf::atom("flushacks")>;
+using delay_atom = caf::atom_constant<caf::atom("delay")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -68,6 +71,8 @@ struct task_controls {
   bool rpc = false;        // extra.is_using_rpc_mode when truthy, else the booster's
   double expire_seconds = 0; // extra.msg_expire_seconds when truthy, else the booster's
   double publish_time = 0;   // extra.publish_time (Unix seconds); 0 when the message has none
+  double run_at = 0;         // Unix seconds: extra.eta, or publish_time + extra.countdown; 0 = now
+  double misfire_grace = 0;  // extra.misfire_grace_time: seconds a delayed run may be late
   bool known = false;      // read yet (a task no worker has started has not been)
   std::string invalid;     // why a per-message control is unacceptable ("" = all fine)
 };
@@ -84,6 +89,9 @@ struct task {
   // Why the worker dead-lettered it. The dispatcher writes it into the body once the worker's
   // verdict arrived: while the task runs, the dispatcher may read the body (the stats line).
   std::string dead_letter_reason;
+  // A delayed task's message as it runs when due (without countdown and eta), made by the
+  // worker that found it not due; the dispatcher hands it to the scheduler.
+  std::string delayed_body;
 };
 
 /// What became of one task after a worker ran it. Decided by the worker, obeyed by the
@@ -95,6 +103,7 @@ enum class task_status : uint8_t {
   dead_letter, // bad message, or failed for good with dead-lettering on: move to {q}_dlx, ack
   expired,     // older than msg_expire_seconds when a worker got it: not run, ack
   requeue,     // the function threw requeue_task: back to the broker after a pause, no retry
+  delayed,     // countdown/eta not due yet: kept by the scheduler (task::delayed_body), then ack
 };
 
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.
@@ -114,6 +123,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::long_running>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::delayed_message>)
 
 namespace funboost::actors {
 
@@ -165,6 +175,13 @@ using dispatcher_actor = caf::typed_actor<
 using rate_limiter_actor = caf::typed_actor<
   caf::reacts_to<want_atom, uint32_t>,
   caf::reacts_to<tick_atom>>;
+
+/// Keeps the queue's delayed tasks (countdown, eta) in the broker's delay store and fires each
+/// when due (detached: the store's calls block). Fires on a timer for the earliest it knows of,
+/// and looks at the store at least once a second for ones other processes kept.
+using scheduler_actor = caf::typed_actor<
+  caf::replies_to<delay_atom, std::vector<delayed_message>>::with<bool>, // answers once kept
+  caf::reacts_to<tick_atom>>;                                            // self: fire what is due
 
 /// Runs the broker's upkeep and logs the per-queue stats line, each on its timer.
 using heartbeat_actor = caf::typed_actor<

@@ -303,6 +303,9 @@ void count(queue_stats& stats, task_status status) {
       break;
     case task_status::requeue: // not a retry, not finished: it runs again from the broker
       break;
+    case task_status::delayed:
+      ++stats.delayed;
+      break;
     case task_status::retry:
       ++stats.retried;
       break;
@@ -332,10 +335,52 @@ void hold_until(dispatcher_state& st, caf::actor_clock::time_point due, task t, 
   st.delayed.insert(at, delayed_task{due, std::move(t), give_back});
 }
 
+/// How long delayed tasks the scheduler could not keep (its store failed) wait before they go
+/// back to the broker, to be fetched and delayed again.
+constexpr auto delay_failed_pause = std::chrono::seconds(1);
+
+/// Tasks whose countdown/eta is not due: the scheduler keeps them, and only once it has are
+/// their messages acked (a crash in between fetches them again; keeping is idempotent). If it
+/// cannot keep them, they go back to the broker after a pause. In flight until then.
+void keep_delayed(self_ptr self, std::vector<task> tasks) {
+  auto& st = self->state;
+  if (tasks.empty())
+    return;
+  std::vector<delayed_message> messages;
+  messages.reserve(tasks.size());
+  for (auto& t : tasks)
+    messages.push_back({t.controls.run_at, t.controls.misfire_grace, std::move(t.delayed_body)});
+  auto held = std::make_shared<std::vector<task>>(std::move(tasks));
+  self->request(st.scheduler, caf::infinite, delay_atom::value, std::move(messages))
+    .then(
+      [self, held](bool) {
+        auto& st = self->state;
+        routed r{st.fetchers.size()};
+        for (auto& t : *held) {
+          --st.in_flight;
+          file_verdict(st, r, t, verdict::ack);
+        }
+        send_routed(self, r);
+        grant_credit(self);
+        finish_drain_if_done(self);
+      },
+      [self, held](caf::error& err) {
+        auto& st = self->state;
+        st.ctx->log->warn("queue '{}': {} delayed tasks go back to the broker in {} s: {}",
+                          st.ctx->queue(), held->size(), delay_failed_pause.count(),
+                          to_string(err));
+        auto due = self->clock().now() + delay_failed_pause;
+        for (auto& t : *held)
+          hold_until(st, due, std::move(t), true);
+        schedule_tick(self);
+      });
+}
+
 /// Applies the workers' verdicts (or the verdict for a crashed worker's batch).
 void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_status>& statuses) {
   auto& st = self->state;
   routed r{st.fetchers.size()};
+  std::vector<task> delayed;
   auto delay = st.ctx->options.retry_delay;
   auto now = self->clock().now();
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -346,6 +391,10 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
       // A pause first, as funboost's 0.1 s: a function that always requeues must not spin.
       hold_until(st, now + requeue_pause, std::move(t), true);
       continue; // still in flight until it is given back
+    }
+    if (status == task_status::delayed) {
+      delayed.push_back(std::move(t));
+      continue; // in flight until the scheduler has kept it
     }
     if (status == task_status::retry && !st.draining) {
       if (delay.count() > 0)
@@ -368,6 +417,7 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
       file_verdict(st, r, t, verdict::ack);
   }
   send_routed(self, r);
+  keep_delayed(self, std::move(delayed));
   schedule_tick(self);
 }
 
@@ -569,10 +619,12 @@ std::vector<worker_actor> give_back_running(self_ptr self) {
 } // namespace
 
 dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_ptr ctx,
-                                           rate_limiter_actor rate_limiter) {
+                                           rate_limiter_actor rate_limiter,
+                                           scheduler_actor scheduler) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.rate_limiter = std::move(rate_limiter);
+  st.scheduler = std::move(scheduler);
   st.fetchers.resize(static_cast<std::size_t>(std::max(st.ctx->options.conn_num, 1)));
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;

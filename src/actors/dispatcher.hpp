@@ -55,6 +55,7 @@ struct dispatcher_state {
   dispatcher_state() = default;
   detail::queue_context_ptr ctx;
   rate_limiter_actor rate_limiter; // null when qps is unlimited
+  scheduler_actor scheduler;       // keeps tasks whose countdown/eta is not due yet
   std::vector<fetcher_link> fetchers;
   std::deque<task> pending;
   // Suspects: tasks that were running when a consumer process died (crash_deliveries > 0).
@@ -78,6 +79,7 @@ struct dispatcher_state {
 
 dispatcher_actor::behavior_type
 dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
-           detail::queue_context_ptr ctx, rate_limiter_actor rate_limiter);
+           detail::queue_context_ptr ctx, rate_limiter_actor rate_limiter,
+           scheduler_actor scheduler);
 
 } // namespace funboost::actors

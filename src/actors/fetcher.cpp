@@ -108,9 +108,14 @@ void fetch_once(fetcher_actor::stateful_pointer<fetcher_state> self) {
   if (n > 0) {
     std::vector<task> tasks;
     tasks.reserve(n);
-    for (auto& m : st.buffer)
-      tasks.push_back(
-        task{std::move(m.body), m.delivery_tag, st.slot, st.epoch, 0, m.crash_deliveries, {}});
+    for (auto& m : st.buffer) {
+      auto& t = tasks.emplace_back();
+      t.body = std::move(m.body);
+      t.delivery_tag = m.delivery_tag;
+      t.fetcher_slot = st.slot;
+      t.fetcher_epoch = st.epoch;
+      t.crash_deliveries = m.crash_deliveries;
+    }
     st.credit -= static_cast<uint32_t>(std::min<std::size_t>(n, st.credit));
     st.outstanding += static_cast<uint32_t>(n);
     self->send(st.dispatcher, deliver_atom::value, st.slot, st.epoch, std::move(tasks));

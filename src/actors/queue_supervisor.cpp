@@ -13,6 +13,7 @@
 #include "actors/heartbeat.hpp"
 #include "actors/publish_one.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
 #include "core/kwargs_check.hpp"
 
@@ -48,7 +49,9 @@ void spawn_children(self_ptr self) {
     st.rate_limiter = self->spawn(rate_limiter, opts.qps);
     self->monitor(st.rate_limiter);
   }
-  st.dispatcher = self->spawn(dispatcher, st.ctx, st.rate_limiter);
+  st.scheduler = self->spawn<caf::detached>(scheduler, st.ctx, wall_clock{});
+  self->monitor(st.scheduler);
+  st.dispatcher = self->spawn(dispatcher, st.ctx, st.rate_limiter, st.scheduler);
   self->monitor(st.dispatcher);
   auto epochs = st.fetchers;
   st.fetchers.assign(static_cast<std::size_t>(std::max(opts.conn_num, 1)), fetcher_slot{});
@@ -92,10 +95,11 @@ void kill_children(self_ptr self, const caf::error& reason) {
     self->send_exit(w, reason);
   st.workers.clear();
   for (caf::actor_addr a : {st.rate_limiter.address(), st.heartbeat.address(),
-                            st.dispatcher.address()})
+                            st.scheduler.address(), st.dispatcher.address()})
     if (a)
       self->send_exit(a, reason);
   st.rate_limiter = nullptr;
+  st.scheduler = nullptr;
   st.heartbeat = nullptr;
   st.dispatcher = nullptr;
 }
@@ -238,6 +242,8 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     who = "rate limiter";
   else if (st.heartbeat && dm.source == st.heartbeat.address())
     who = "heartbeat";
+  else if (st.scheduler && dm.source == st.scheduler.address())
+    who = "scheduler";
   if (!who)
     return; // a child we already let go of
   if (st.stopping) {

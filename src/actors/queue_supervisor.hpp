@@ -48,6 +48,7 @@ struct queue_supervisor_state {
   dispatcher_actor dispatcher;
   rate_limiter_actor rate_limiter;
   heartbeat_actor heartbeat;
+  scheduler_actor scheduler;
   std::vector<fetcher_slot> fetchers;
   // A configuration error is the same for every fetcher: logged once a minute per queue.
   std::optional<caf::actor_clock::time_point> config_error_logged;

@@ -10,6 +10,7 @@
 #include "core/log_safe.hpp"
 #include "core/result_registry.hpp"
 #include "core/status_record.hpp"
+#include "core/delay_controls.hpp"
 #include "core/task_extra.hpp"
 #include "results/result_store.hpp"
 
@@ -21,10 +22,7 @@ using detail::log_safe;
 
 using clock = std::chrono::steady_clock;
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
+using detail::unix_now;
 
 /// The final outcome of an RPC task: to this process's waiters at once, and to the result
 /// store (funboost's status record, written once) for every other process's.
@@ -94,6 +92,28 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
                queue, log_safe{c.task_id}, why);
       if (c.rpc)
         report_result(ctx, t, false, "null", "funboost::expired", why, 0.0);
+      return task_status::expired;
+    }
+  }
+
+  // funboost's countdown / eta: a task not due yet goes to the queue's scheduler, which keeps
+  // it (in Redis for the Redis kinds) and pushes it back without them when due. One due
+  // already runs now, unless it is later than its misfire_grace_time.
+  if (t.attempts == 1 && c.run_at > 0) {
+    auto now = unix_now();
+    if (c.run_at > now) {
+      t.delayed_body = detail::without_delay(t.body);
+      log.debug("queue '{}': task {} is delayed by {:.3f} s", queue, log_safe{c.task_id},
+                c.run_at - now);
+      return task_status::delayed;
+    }
+    if (c.misfire_grace > 0 && now - c.run_at > c.misfire_grace) {
+      auto why = fmt::format("{:.3f} s later than its eta, more than misfire_grace_time {}",
+                             now - c.run_at, c.misfire_grace);
+      log.warn("queue '{}': task {} came {}: dropped without running (acked).", queue,
+               log_safe{c.task_id}, why);
+      if (c.rpc)
+        report_result(ctx, t, false, "null", "funboost::misfired", why, 0.0);
       return task_status::expired;
     }
   }

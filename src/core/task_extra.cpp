@@ -4,7 +4,72 @@
 
 #include <funboost/wire.hpp>
 
+#include "core/delay_controls.hpp"
+
 namespace funboost::detail {
+
+namespace {
+
+/// A field funboost applies only when truthy: absent, null, 0, false and "" all mean unset.
+bool truthy(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE:
+      return false;
+    case simdjson::dom::element_type::BOOL:
+      return e.get_bool().value();
+    case simdjson::dom::element_type::STRING:
+      return !e.get_string().value().empty();
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+      return e.get_double().value() != 0;
+    default:
+      return true;
+  }
+}
+
+/// extra.countdown, extra.eta and extra.misfire_grace_time, as funboost's _submit_task reads
+/// them: eta wins over countdown, and countdown counts from publish_time.
+void read_delay(simdjson::dom::object extra, const booster_options& options,
+                actors::task_controls& out) {
+  simdjson::dom::element field;
+  if (!extra.at_key("countdown").get(field) && truthy(field)) {
+    double countdown;
+    if (field.get(countdown) || !std::isfinite(countdown)) {
+      out.invalid = "extra.countdown is not a number of seconds";
+      return;
+    }
+    out.run_at = (out.publish_time > 0 ? out.publish_time : unix_now()) + countdown;
+  }
+  if (!extra.at_key("eta").get(field) && truthy(field)) {
+    double eta;
+    std::string_view text;
+    if (!field.get(eta) && std::isfinite(eta)) {
+      out.run_at = eta;
+    } else if (!field.get(text)) {
+      auto parsed = parse_eta_text(text, options.publish_time_utc_offset_minutes);
+      if (!parsed) {
+        out.invalid = "extra.eta \"" + std::string{text.substr(0, 64)}
+                      + "\" is not a time like \"2026-03-24 18:38:31\" or ISO 8601";
+        return;
+      }
+      out.run_at = *parsed;
+    } else {
+      out.invalid = "extra.eta is neither Unix seconds nor a time text";
+      return;
+    }
+  }
+  if (!extra.at_key("misfire_grace_time").get(field) && truthy(field)) {
+    double grace;
+    if (field.get(grace) || !std::isfinite(grace) || grace < 0) {
+      out.invalid = "extra.misfire_grace_time is not a number of seconds >= 0";
+      return;
+    }
+    out.misfire_grace = grace;
+  }
+}
+
+} // namespace
 
 actors::task_controls read_task_controls(simdjson::dom::object message,
                                          const booster_options& options) {
@@ -45,6 +110,8 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
     double published;
     if (!extra.at_key("publish_time").get(published))
       out.publish_time = published;
+    if (out.invalid.empty())
+      read_delay(extra, options, out);
   }
   if (out.task_id.empty())
     out.task_id = new_task_id(); // a message without extra is valid (WIRE.md)

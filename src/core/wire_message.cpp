@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 #include <random>
@@ -104,6 +105,24 @@ void append_extra(std::string& body, const task_options& options, const std::str
     w.number(options.msg_expire_seconds);
     w.raw(",");
   }
+  if (options.countdown > 0) {
+    w.raw("\"countdown\":");
+    w.number(options.countdown);
+    w.raw(",");
+  }
+  if (options.eta.time_since_epoch().count() != 0) {
+    // Unix seconds, as Python's FunboostTime reads a number; round(t, 4) like publish_time.
+    char eta_buf[32];
+    w.raw("\"eta\":");
+    w.raw(publish_time_text(std::chrono::duration_cast<std::chrono::microseconds>(
+                              options.eta.time_since_epoch()).count(), eta_buf));
+    w.raw(",");
+  }
+  if (options.misfire_grace_time > 0) {
+    w.raw("\"misfire_grace_time\":");
+    w.number(options.misfire_grace_time);
+    w.raw(",");
+  }
   w.raw("\"task_id\":");
   if (options.task_id.empty()) { // ours: hex digits and dashes, nothing to escape
     w.raw("\"");
@@ -148,8 +167,20 @@ std::string new_task_id() {
   return task_id_at(std::chrono::system_clock::now().time_since_epoch());
 }
 
+/// Refuses per-task options funboost's TaskOptions refuses, before anything is written.
+void check_task_options(const task_options& o) {
+  if (!std::isfinite(o.countdown) || o.countdown < 0)
+    throw std::invalid_argument("task_options: countdown must be a number of seconds >= 0");
+  if (o.countdown > 0 && o.eta.time_since_epoch().count() != 0)
+    throw std::invalid_argument("task_options: set countdown or eta, not both (as funboost)");
+  if (!std::isfinite(o.misfire_grace_time) || o.misfire_grace_time < 0)
+    throw std::invalid_argument(
+      "task_options: misfire_grace_time must be 0 (run however late) or seconds > 0");
+}
+
 std::string finish_message(std::string& body, const task_options& options,
                            int utc_offset_minutes) {
+  check_task_options(options);
   auto now = std::chrono::system_clock::now().time_since_epoch(); // one clock read per message
   std::string task_id = options.task_id.empty() ? task_id_at(now) : options.task_id;
   body.append(body.back() == '{' ? "\"extra\":{" : ",\"extra\":{");

@@ -435,6 +435,27 @@ inline fetcher_actor::behavior_type stand_in_fetcher(fetcher_actor::pointer self
   };
 }
 
+/// What a stand-in scheduler was asked to keep; `refuse` makes it answer an error, as a
+/// scheduler whose store (Redis) is down does.
+struct scheduler_log {
+  std::vector<funboost::delayed_message> kept;
+  bool refuse = false;
+};
+
+/// A scheduler without a store: records what it is asked to keep and answers at once.
+inline scheduler_actor::behavior_type stand_in_scheduler(scheduler_actor::pointer,
+                                                         std::shared_ptr<scheduler_log> log) {
+  return {
+    [=](delay_atom, std::vector<funboost::delayed_message>& messages) -> caf::result<bool> {
+      if (log->refuse)
+        return caf::make_error(funboost::ec::broker_unreachable, "the store is down");
+      log->kept.insert(log->kept.end(), messages.begin(), messages.end());
+      return true;
+    },
+    [](tick_atom) {},
+  };
+}
+
 /// What a stand-in worker was given to run.
 struct worker_log {
   std::vector<task_batch> batches;

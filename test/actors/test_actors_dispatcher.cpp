@@ -37,7 +37,8 @@ struct dispatcher_fixture : actor_fixture {
     rate_limiter_actor limiter; // with qps, the real one, on virtual time
     if (o.qps > 0)
       limiter = track(sys.spawn(funboost::actors::rate_limiter, o.qps));
-    dispatcher = track(sys.spawn(funboost::actors::dispatcher, ctx, limiter));
+    scheduler = track(sys.spawn(stand_in_scheduler, scheduled));
+    dispatcher = track(sys.spawn(funboost::actors::dispatcher, ctx, limiter, scheduler));
     run();
   }
 
@@ -87,6 +88,8 @@ struct dispatcher_fixture : actor_fixture {
   }
 
   funboost::detail::queue_context_ptr ctx;
+  std::shared_ptr<scheduler_log> scheduled = std::make_shared<scheduler_log>();
+  scheduler_actor scheduler;
   dispatcher_actor dispatcher;
 };
 
@@ -307,6 +310,48 @@ TEST_CASE("dispatcher: a task whose function threw requeue_task goes back to its
   CHECK(s.in_flight == 1);
   f.advance(390ms); // 500 ms after 2's failure
   CHECK(runs1.log->tags().size() + runs2.log->tags().size() == 3); // 2 runs again
+}
+
+TEST_CASE("dispatcher: a delayed task goes to the scheduler with its due time, grace and "
+          "message when due, then is acked and counted delayed") {
+  dispatcher_fixture f{options(1, 2)};
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}));
+  REQUIRE(w.log->batches.size() == 1);
+  auto& t = w.log->batches[0]->front(); // what the worker found, as run_one leaves it
+  t.controls.run_at = 1774348711.5;
+  t.controls.misfire_grace = 3;
+  t.delayed_body = R"({"x":1,"extra":{"task_id":"task-1"}})";
+  f.done(w, {task_status::delayed});
+  REQUIRE(f.scheduled->kept.size() == 1);
+  CHECK(f.scheduled->kept[0].due == 1774348711.5);
+  CHECK(f.scheduled->kept[0].misfire_grace == 3);
+  CHECK(f.scheduled->kept[0].body == R"({"x":1,"extra":{"task_id":"task-1"}})");
+  CHECK(fetcher.log->acks == tag_lists{{1}});
+  auto s = f.stats();
+  CHECK(s.delayed == 1);
+  CHECK(s.done == 0);
+  CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("dispatcher: delayed tasks the scheduler could not keep are never acked: they go back "
+          "to their fetcher after 1 s") {
+  dispatcher_fixture f{options(1, 2)};
+  f.scheduled->refuse = true;
+  auto w = f.join_worker();
+  auto fetcher = f.join_fetcher(0);
+  f.deliver(0, 1, tasks({1}));
+  w.log->batches[0]->front().controls.run_at = 1774348711.5;
+  f.done(w, {task_status::delayed});
+  CHECK(fetcher.log->acks.empty());
+  CHECK(f.stats().in_flight == 1);
+  f.advance(999ms);
+  CHECK(fetcher.log->requeued.empty());
+  f.advance(1ms);
+  CHECK(fetcher.log->requeued == tag_lists{{1}});
+  CHECK(fetcher.log->acks.empty());
+  CHECK(f.stats().in_flight == 0);
 }
 
 TEST_CASE("dispatcher: a task with max_retries 0 whose worker dies is failed and acked") {

@@ -11,6 +11,7 @@
 #include "brokers/redis/redis_consumer_id.hpp"
 #include "brokers/redis/redis_crash_suspects.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
+#include "brokers/redis/redis_delay_store.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 
 namespace funboost::brokers::redis {
@@ -81,6 +82,10 @@ class ack_able_broker final : public redis_broker_base,
 public:
   explicit ack_able_broker(const booster_options& options)
     : redis_broker_base(options, "REDIS_ACK_ABLE") {}
+
+  std::unique_ptr<delay_store> make_delay_store() override {
+    return make_redis_delay_store(*this, false);
+  }
 
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<ack_able_connection>(shared_from_this(), open());

@@ -250,6 +250,39 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return moved
 )lua";
 
+const std::string_view delay_fire = R"lua(
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+local taken, fire, missed = {}, {}, {}
+for i = 1, #due, 2 do
+  local m = due[i]
+  taken[#taken + 1] = m
+  local late = false
+  -- Decoding costs; only a message that names a grace can be late.
+  if string.find(m, '"misfire_grace_time"', 1, true) then
+    local ok, msg = pcall(cjson.decode, m)
+    if ok and type(msg) == 'table' and type(msg.extra) == 'table' then
+      local grace = tonumber(msg.extra.misfire_grace_time)
+      if grace and grace > 0 and now - tonumber(due[i + 1]) > grace then late = true end
+    end
+  end
+  if late then missed[#missed + 1] = m else fire[#fire + 1] = m end
+end
+for i = 1, #taken, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(taken, i, math.min(i + 999, #taken)))
+end
+if ARGV[3] == 'stream' then
+  for _, m in ipairs(fire) do redis.call('XADD', KEYS[2], '*', '', m) end
+else
+  for i = 1, #fire, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(fire, i, math.min(i + 999, #fire)))
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#fire, nxt[2] or '', missed}
+)lua";
+
 #undef FUNBOOST_LUA_ALIVE
 #undef FUNBOOST_LUA_READD
 

@@ -62,4 +62,11 @@ extern const std::string_view stream_recover;
 /// from the group and removes its heartbeat and running mark. Returns the entries moved.
 extern const std::string_view stream_close;
 
+/// KEYS[1] delayed tasks zset (score = due, Unix s), KEYS[2] the queue (list or stream);
+/// ARGV[1] now (Unix s), ARGV[2] at most this many, ARGV[3] "list" | "stream". Takes the due
+/// messages, earliest first, and pushes each to the queue (RPUSH, or XADD q * "" msg) unless
+/// it is later than its extra.misfire_grace_time. Atomic, so each is fired once however many
+/// schedulers call it. Returns {fired, the earliest score still kept or "", {missed...}}.
+extern const std::string_view delay_fire;
+
 } // namespace funboost::brokers::redis::scripts

@@ -8,6 +8,7 @@
 #include "brokers/redis/redis_consumer_id.hpp"
 #include "brokers/redis/redis_crash_suspects.hpp"
 #include "brokers/redis/redis_queue_connection.hpp"
+#include "brokers/redis/redis_delay_store.hpp"
 #include "brokers/redis/redis_scripts.hpp"
 
 namespace funboost::brokers::redis {
@@ -51,6 +52,10 @@ class stream_broker final : public redis_broker_base,
 public:
   explicit stream_broker(const booster_options& options)
     : redis_broker_base(options, "REDIS_STREAM") {}
+
+  std::unique_ptr<delay_store> make_delay_store() override {
+    return make_redis_delay_store(*this, true);
+  }
 
   std::unique_ptr<broker_connection> connect() override {
     return std::make_unique<stream_connection>(shared_from_this(), open());
