@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libsimdjson-dev libspdlog-dev doctest-dev
   libhiredis-dev librabbitmq-dev
   libjemalloc-dev         # the allocator programs built with funboost use (meson option jemalloc)
+  libhowardhinnant-date-dev tzdata   # IANA time zones for cron triggers (src/schedule/)
   redis-server rabbitmq-server
   clang libclang-rt-dev   # libFuzzer and the sanitizers for fuzz/ (scripts/fuzz.sh)
 )
