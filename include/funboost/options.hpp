@@ -69,6 +69,13 @@ struct booster_options {
   // A message published longer ago than this when a worker gets it is dropped (acked, not run,
   // logged), as funboost's msg_expire_seconds; 0 = never. extra.msg_expire_seconds overrides it.
   double msg_expire_seconds = 0;
+  // funboost's do_task_filtering: a task whose arguments (or extra.filter_str) already ran is
+  // not run again: acked, logged, an RPC waiter told funboost::filtered. The values are kept in
+  // funboost's keys (filter_set:{q}, or filter_zset:{q} with an expiry) in the results db
+  // when the queue has a Redis result store, so C++ and Python consumers filter together;
+  // else in this process. Per message: task_options::do_task_filtering / extra.
+  bool do_task_filtering = false;
+  double task_filtering_expire_seconds = 0;     // a value is forgotten this long after; 0 = never
   // A task that was running when its consumer process died this many times (a segfault or
   // abort, not a throw) goes to {queue}_dlx instead of killing the next consumer too. Counted
   // by the broker (redis: with the unacked entry); 0 = never.
@@ -123,6 +130,8 @@ struct task_options {
   // A delayed task fired more than this many seconds after its time is dropped (logged,
   // acked, an RPC waiter told funboost::misfired); 0 = runs however late.
   double misfire_grace_time = 0;
+  bool do_task_filtering = false;               // true: filtered even if the booster is not
+  std::string filter_str{};                     // filter on this text instead of the arguments
 };
 
 } // namespace funboost

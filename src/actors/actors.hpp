@@ -73,6 +73,8 @@ struct task_controls {
   double publish_time = 0;   // extra.publish_time (Unix seconds); 0 when the message has none
   double run_at = 0;         // Unix seconds: extra.eta, or publish_time + extra.countdown; 0 = now
   double misfire_grace = 0;  // extra.misfire_grace_time: seconds a delayed run may be late
+  bool filtering = false;    // do_task_filtering (extra's when truthy, else the booster's)
+  std::string filter_value;  // what the filter checks and keeps (core/filter_key.hpp)
   bool known = false;      // read yet (a task no worker has started has not been)
   std::string invalid;     // why a per-message control is unacceptable ("" = all fine)
 };
@@ -104,6 +106,7 @@ enum class task_status : uint8_t {
   expired,     // older than msg_expire_seconds when a worker got it: not run, ack
   requeue,     // the function threw requeue_task: back to the broker after a pause, no retry
   delayed,     // countdown/eta not due yet: kept by the scheduler (task::delayed_body), then ack
+  filtered,    // do_task_filtering: the same arguments ran before; not run, ack
 };
 
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.

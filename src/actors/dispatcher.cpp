@@ -306,6 +306,9 @@ void count(queue_stats& stats, task_status status) {
     case task_status::delayed:
       ++stats.delayed;
       break;
+    case task_status::filtered:
+      ++stats.filtered;
+      break;
     case task_status::retry:
       ++stats.retried;
       break;

@@ -12,6 +12,7 @@
 #include "core/status_record.hpp"
 #include "core/delay_controls.hpp"
 #include "core/task_extra.hpp"
+#include "core/task_filter.hpp"
 #include "results/result_store.hpp"
 
 namespace funboost::actors {
@@ -23,6 +24,33 @@ using detail::log_safe;
 using clock = std::chrono::steady_clock;
 
 using detail::unix_now;
+
+/// Whether a task with this filter value ran before. A filter that cannot answer (its Redis is
+/// down) lets the task run: running it twice is what filtering prevents at best, losing it is
+/// worse.
+bool already_ran(const detail::queue_context& ctx, const task_controls& c) {
+  try {
+    return ctx.filter->seen(ctx.queue(), c.filter_value);
+  } catch (const std::exception& e) {
+    ctx.log->warn("queue '{}': task {}: the task filter ({}) cannot be read: {}; the task runs",
+                  ctx.queue(), log_safe{c.task_id}, ctx.filter->describe(), log_safe{e.what()});
+    return false;
+  }
+}
+
+/// A filtered task's values are kept once its run has an outcome (success, or failure after
+/// its last attempt), as funboost keeps them after its run whatever the outcome.
+void remember_ran(const detail::queue_context& ctx, const task_controls& c) {
+  if (!c.filtering)
+    return;
+  try {
+    ctx.filter->remember(ctx.queue(), c.filter_value);
+  } catch (const std::exception& e) {
+    ctx.log->warn("queue '{}': task {}: the task filter ({}) cannot be written: {}; a task with "
+                  "the same arguments will run again",
+                  ctx.queue(), log_safe{c.task_id}, ctx.filter->describe(), log_safe{e.what()});
+  }
+}
 
 /// The final outcome of an RPC task: to this process's waiters at once, and to the result
 /// store (funboost's status record, written once) for every other process's.
@@ -96,6 +124,16 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
     }
   }
 
+  // funboost's do_task_filtering, checked where funboost checks it: after expiry, before delays.
+  if (t.attempts == 1 && c.filtering && already_ran(ctx, c)) {
+    log.info("queue '{}': task {} is filtered: a task with the same {} ran before; acked "
+             "without running", queue, log_safe{c.task_id}, log_safe{c.filter_value, 200});
+    if (c.rpc)
+      report_result(ctx, t, false, "null", "funboost::filtered",
+                    "a task with the same arguments ran before (do_task_filtering)", 0.0);
+    return task_status::filtered;
+  }
+
   // funboost's countdown / eta: a task not due yet goes to the queue's scheduler, which keeps
   // it (in Redis for the Redis kinds) and pushes it back without them when due. One due
   // already runs now, unless it is later than its misfire_grace_time.
@@ -150,6 +188,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
       report_result(ctx, t, false, "null", "funboost::dead_letter", outcome.exception_message,
                     time_start);
     t.dead_letter_reason = reason;
+    remember_ran(ctx, c);
     return task_status::dead_letter;
   }
 
@@ -158,6 +197,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
              log_safe{outcome.result_json, 200});
     if (c.rpc)
       report_result(ctx, t, true, std::move(outcome.result_json), {}, {}, time_start);
+    remember_ran(ctx, c);
     return task_status::done;
   }
   if (t.attempts <= static_cast<uint32_t>(c.max_retries)) {
@@ -172,6 +212,7 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   if (c.rpc)
     report_result(ctx, t, false, "null", outcome.exception_type, outcome.exception_message,
                   time_start);
+  remember_ran(ctx, c);
   return ctx.options.dead_letter_on_failure ? task_status::dead_letter : task_status::failed;
 }
 

@@ -25,6 +25,7 @@
 #include "core/push_pipeline.hpp"
 #include "core/queue_context.hpp"
 #include "core/result_registry.hpp"
+#include "core/task_filter.hpp"
 #include "results/result_store.hpp"
 
 namespace funboost::detail {
@@ -59,6 +60,9 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
     fail("max_retries must be 0 or more");
   if (!std::isfinite(o.msg_expire_seconds) || o.msg_expire_seconds < 0)
     fail("msg_expire_seconds must be 0 (never expire) or a positive number of seconds");
+  if (!std::isfinite(o.task_filtering_expire_seconds) || o.task_filtering_expire_seconds < 0)
+    fail("task_filtering_expire_seconds must be 0 (remember forever) or a positive number of "
+         "seconds");
   if (o.prefetch_per_worker < 1)
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)
@@ -113,6 +117,10 @@ public:
     ctx->function = std::move(fn);
     ctx->log = queue_logger(ctx->options);
     ctx->results = std::move(results);
+    auto expire = ctx->options.task_filtering_expire_seconds;
+    ctx->filter = ctx->results ? ctx->results->make_task_filter(expire) : nullptr;
+    if (!ctx->filter)
+      ctx->filter = make_memory_task_filter(expire);
     ctx->abandoned_workers = std::move(abandoned_workers);
     ctx_ = ctx;
     info_ = info_of(ctx_->options, publish_only);

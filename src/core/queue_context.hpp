@@ -18,6 +18,7 @@
 namespace funboost::detail {
 
 class result_store;
+class task_filter;
 
 struct queue_context {
   booster_options options;
@@ -25,6 +26,7 @@ struct queue_context {
   task_function function;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<result_store> results; // null: RPC results stay in this process
+  std::shared_ptr<task_filter> filter;   // do_task_filtering's values (core/task_filter.hpp)
   /// Set by the supervisor while it consumes; read by the node for its queue list.
   std::shared_ptr<std::atomic<bool>> consuming = std::make_shared<std::atomic<bool>>(false);
   /// Set by the publisher actor while the broker is down (a push failed through every retry,

@@ -5,6 +5,7 @@
 #include <funboost/wire.hpp>
 
 #include "core/delay_controls.hpp"
+#include "core/filter_key.hpp"
 
 namespace funboost::detail {
 
@@ -112,9 +113,15 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
       out.publish_time = published;
     if (out.invalid.empty())
       read_delay(extra, options, out);
+    simdjson::dom::element filtering;
+    if (!extra.at_key("do_task_filtering").get(filtering) && truthy(filtering))
+      out.filtering = true;
   }
   if (out.task_id.empty())
     out.task_id = new_task_id(); // a message without extra is valid (WIRE.md)
+  out.filtering = out.filtering || options.do_task_filtering;
+  if (out.filtering)
+    out.filter_value = task_filter_value(message);
   out.known = true;
   return out;
 }

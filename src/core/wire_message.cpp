@@ -123,6 +123,13 @@ void append_extra(std::string& body, const task_options& options, const std::str
     w.number(options.misfire_grace_time);
     w.raw(",");
   }
+  if (options.do_task_filtering)
+    w.raw("\"do_task_filtering\":true,");
+  if (!options.filter_str.empty()) {
+    w.raw("\"filter_str\":");
+    w.string(options.filter_str);
+    w.raw(",");
+  }
   w.raw("\"task_id\":");
   if (options.task_id.empty()) { // ours: hex digits and dashes, nothing to escape
     w.raw("\"");

@@ -1,4 +1,5 @@
 #include "results/redis_result_store.hpp"
+#include "results/redis_task_filter.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -451,7 +452,7 @@ public:
   redis_result_store(caf::actor_system& system, rd::redis_address address,
                      std::chrono::seconds expire, std::shared_ptr<spdlog::logger> log,
                      redis_result_timing timing)
-    : display_(address.display()) {
+    : display_(address.display()), address_(address) {
     if (!log)
       log = spdlog::default_logger();
     rd::redis_where where{"redis results", "(results db)", std::move(address)};
@@ -479,8 +480,13 @@ public:
 
   std::string describe() const override { return display_; }
 
+  std::shared_ptr<task_filter> make_task_filter(double expire_seconds) override {
+    return make_redis_task_filter(address_, expire_seconds);
+  }
+
 private:
   std::string display_;
+  rd::redis_address address_;
   writer_actor writer_;
   waiter_actor waiter_;
 };

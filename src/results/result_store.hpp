@@ -12,6 +12,8 @@
 
 namespace funboost::detail {
 
+class task_filter;
+
 class result_store {
 public:
   virtual ~result_store() = default;
@@ -28,6 +30,13 @@ public:
 
   /// "redis://127.0.0.1:6379/8" (no password) or "in-process": for logs and errors.
   virtual std::string describe() const = 0;
+
+  /// funboost's task filter in the same place (its results db), so every process of the queue,
+  /// Python's included, filters together; null when the store has none (then it is in-process).
+  virtual std::shared_ptr<task_filter> make_task_filter(double expire_seconds) {
+    (void) expire_seconds;
+    return nullptr;
+  }
 
   /// Ends the store's actors after the records already written: for the runtime's exit when
   /// an abandoned worker (its function never returned) still holds the store. Later writes

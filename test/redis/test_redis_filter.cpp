@@ -1,12 +1,14 @@
 // The Redis task filter (src/results/redis_task_filter.cpp) against a REAL redis-server: funboost's
 // keys in the results db, values Python funboost wrote are seen by ours and ours are found by
-// Python's commands, expiry by score without sleeping, and a server restart in between.
+// Python's commands, expiry by score without sleeping, and a server restart in between; and a
+// consuming booster that filters with Python on those keys.
 //
 // The Python texts below are output of test/filter_key_expected.py (real Python and orjson, the
 // steps of funboost's RedisFilter.generate_filter_str), copied from its table, not written by
 // hand. PY_TIME is repr(time.time()) printed by python3, as redis-py sends it in ZADD.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <csignal>
 #include <memory>
 #include <string>
@@ -14,10 +16,12 @@
 #include <simdjson.h>
 
 #include <funboost/broker.hpp>
+#include <funboost/funboost.hpp>
 
 #include "core/filter_key.hpp"
 #include "redis_client.hpp"
 #include "redis_server.hpp"
+#include "redis_test_support.hpp"
 #include "results/redis_task_filter.hpp"
 
 namespace {
@@ -209,4 +213,28 @@ TEST_CASE("redis task filter: a restarted server costs no call; Redis away or a 
   CHECK_THROWS_WITH_AS(filter->seen("q_wrongtype", "v"), doctest::Contains("WRONGTYPE"),
                        funboost::broker_error);
   CHECK(filter->seen("q_outage", "v3")); // the connection stays
+}
+
+TEST_CASE("a consuming booster filters on funboost's keys: a value a Python consumer kept stops "
+          "our run, and what ours ran is kept where Python looks") {
+  redis_server server;
+  redis_client results{server.port(), results_db};
+  auto o = funboost::test::redis_options(server, funboost::broker_kind::redis, "filter_e2e");
+  o.do_task_filtering = true;
+  o.is_using_rpc_mode = true;
+  results.run({"SADD", "filter_set:filter_e2e", plain.python}); // {"x": 1, "y": 2} ran in Python
+  funboost::runtime rt;
+  std::atomic<int> runs{0};
+  auto b = rt.boost([&](int x, int y) { ++runs; return x + y; }, o);
+  b.consume();
+  try {
+    b.push(1, 2).get(std::chrono::seconds(10));
+    FAIL("a task Python ran must be filtered");
+  } catch (const funboost::task_failed& e) {
+    CHECK(e.exception_type() == "funboost::filtered");
+  }
+  CHECK(b.push(3, 4).get(std::chrono::seconds(10)) == 7);
+  CHECK(runs == 1);
+  // As funboost's RedisFilter.check_value_exists would ask.
+  CHECK(results.integer({"SISMEMBER", "filter_set:filter_e2e", R"({"x": 3, "y": 4})"}) == 1);
 }

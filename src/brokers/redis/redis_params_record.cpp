@@ -1,5 +1,7 @@
 #include "brokers/redis/redis_params_record.hpp"
 
+#include <cmath>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -130,8 +132,12 @@ std::string params_record(const booster_options& o, const std::string& funboost_
     r.field("msg_expire_seconds").number(o.msg_expire_seconds);
   else
     r.field("msg_expire_seconds").null(); // funboost's None: never
-  r.field("do_task_filtering").boolean(false);
-  r.field("task_filtering_expire_seconds").integer(0);
+  r.field("do_task_filtering").boolean(o.do_task_filtering);
+  // funboost's is an int; whole seconds are written as one, so its tools read the same type.
+  if (auto e = o.task_filtering_expire_seconds; e == std::floor(e) && e < 1e15)
+    r.field("task_filtering_expire_seconds").integer(static_cast<long long>(e));
+  else
+    r.field("task_filtering_expire_seconds").number(e);
   r.open("function_result_status_persistance_conf");
   r.field("is_save_status").boolean(false);
   r.field("is_save_result").boolean(false);
