@@ -9,6 +9,7 @@ packages=(
   libhiredis-dev librabbitmq-dev
   libjemalloc-dev         # the allocator programs built with funboost use (meson option jemalloc)
   libhowardhinnant-date-dev tzdata   # IANA time zones for cron triggers (src/schedule/)
+  libsqlite3-dev          # the local job store of scheduled pushes
   redis-server rabbitmq-server
   clang libclang-rt-dev   # libFuzzer and the sanitizers for fuzz/ (scripts/fuzz.sh)
 )

@@ -9,6 +9,7 @@
 //   queue_supervisor_actor  one per consuming booster: consume, stop, push, stats
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ enum class ec : uint8_t {
   interrupted,        // (task_result::exception_type "funboost::interrupted") the consumer
                       // stopped before the task returned (stop_timeout passed, or a second
                       // SIGINT); the task went back to the broker and runs again
+  no_scheduler,       // scheduled pushes asked of a runtime that runs no scheduler
+                      // (rt.run_scheduler(job_store_url) starts one)
+  unknown_job,        // no scheduled job with that id
 };
 
 /// "unknown_queue" etc.: the enum's name, for logs and error rendering.
@@ -119,6 +123,33 @@ typename Inspector::result_type inspect(Inspector& f, push_receipt& x) {
   return f(caf::meta::type_name("funboost.push_receipt"), x.task_id, x.status, x.detail);
 }
 
+/// A scheduled push (APScheduler's interval, date and cron triggers, as funboost's
+/// ApsJobAdder uses them): pushes `kwargs_json` to `queue_name` whenever its trigger fires,
+/// once per fire however many scheduler processes share the job store. Each fire's task id is
+/// "{id}@{fire time, UTC ISO 8601}", so a fire pushed twice would show.
+struct scheduled_job {
+  enum class kind : uint8_t { interval, date, cron };
+  std::string id;                  // "" when added: a new one is made (and answered)
+  std::string queue_name;          // must have a booster or rt.publisher in the firing runtime
+  std::string kwargs_json = "{}";  // the pushed task's arguments, e.g. {"x": 1}
+  task_options options{};          // per-message options of each push (task_id is the fire's)
+  kind trigger = kind::interval;
+  double interval_seconds = 0;     // interval: every this long
+  std::chrono::system_clock::time_point start{}; // interval: first fire (epoch: now + interval)
+                                                 // date: the one fire
+  std::string cron{};              // cron: 5 or 6 fields (seconds first), names, @macros
+  std::string time_zone = "UTC";   // cron: an IANA zone, e.g. "Asia/Shanghai"
+  bool paused = false;             // (listing) paused jobs keep their place and do not fire
+  std::chrono::system_clock::time_point next_fire{}; // (listing) when it fires next
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scheduled_job& x) {
+  return f(caf::meta::type_name("funboost.scheduled_job"), x.id, x.queue_name, x.kwargs_json,
+           x.options, x.trigger, x.interval_seconds, x.start, x.cron, x.time_zone, x.paused,
+           x.next_fire);
+}
+
 /// The final outcome of a task in RPC mode, as funboost's status record has it.
 struct task_result {
   std::string task_id;
@@ -149,6 +180,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(funboost, caf::first_custom_type_id + 600)
   CAF_ADD_TYPE_ID(funboost, (funboost::task_options))
   CAF_ADD_TYPE_ID(funboost, (funboost::push_receipt))
   CAF_ADD_TYPE_ID(funboost, (funboost::task_result))
+  CAF_ADD_TYPE_ID(funboost, (funboost::scheduled_job))
 
   CAF_ADD_ATOM(funboost, funboost, consume_atom, "consume")
   CAF_ADD_ATOM(funboost, funboost, stop_atom, "stop")
@@ -156,6 +188,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(funboost, caf::first_custom_type_id + 600)
   CAF_ADD_ATOM(funboost, funboost, result_atom, "result")
   CAF_ADD_ATOM(funboost, funboost, stats_atom, "stats")
   CAF_ADD_ATOM(funboost, funboost, queues_atom, "queues")
+  CAF_ADD_ATOM(funboost, funboost, schedule_atom, "schedule")
+  CAF_ADD_ATOM(funboost, funboost, jobs_atom, "jobs")
+  CAF_ADD_ATOM(funboost, funboost, pause_job_atom, "pausejob")
+  CAF_ADD_ATOM(funboost, funboost, resume_job_atom, "resumejob")
+  CAF_ADD_ATOM(funboost, funboost, remove_job_atom, "removejob")
 
 CAF_END_TYPE_ID_BLOCK(funboost)
 
@@ -183,7 +220,13 @@ using node_actor = caf::typed_actor<
                                                                   // task id, longest wait
   caf::replies_to<stats_atom, std::string>::with<queue_stats>,    // queue
   caf::replies_to<consume_atom, std::string>::with<bool>,         // queue: start consuming
-  caf::replies_to<stop_atom, std::string>::with<bool>>;           // queue: graceful stop
+  caf::replies_to<stop_atom, std::string>::with<bool>,            // queue: graceful stop
+  // Scheduled pushes (a runtime that runs a scheduler; else ec::no_scheduler):
+  caf::replies_to<schedule_atom, scheduled_job>::with<std::string>, // add or replace: its id
+  caf::replies_to<jobs_atom>::with<std::vector<scheduled_job>>,     // every job of the store
+  caf::replies_to<pause_job_atom, std::string>::with<bool>,         // id; ec::unknown_job
+  caf::replies_to<resume_job_atom, std::string>::with<bool>,
+  caf::replies_to<remove_job_atom, std::string>::with<bool>>;
 
 /// Registers every funboost message type and the "funboost" error category with `cfg`. Call it
 /// once before constructing an actor system that funboost::runtime borrows, on every node.

@@ -67,6 +67,24 @@ public:
   task_result result(const std::string& task_id,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+  // -- scheduled pushes (interval, date and cron jobs that push to a queue) -------------------
+
+  /// Runs this runtime's scheduler of scheduled pushes on a job store: "sqlite:PATH" (a local
+  /// file: processes of one machine) or "redis://host:port/db" (processes anywhere). Every
+  /// runtime running a scheduler on one store fires each job once per fire, and a job fires in
+  /// a runtime that knows its queue (a booster or rt.publisher for it). Once per runtime; throws
+  /// std::invalid_argument for an unknown URL, std::runtime_error when the store cannot open.
+  void run_scheduler(const std::string& job_store_url = "sqlite:funboost_jobs.sqlite3");
+  /// Adds `job` (or replaces the one with its id) and returns its id. Throws
+  /// std::invalid_argument naming what is wrong with it, std::runtime_error if the store fails.
+  std::string schedule(scheduled_job job);
+  /// Every job of the store, with its next fire time.
+  std::vector<scheduled_job> scheduled_jobs();
+  /// Each returns false when there is no job `id`.
+  bool pause_job(const std::string& id);
+  bool resume_job(const std::string& id);
+  bool remove_job(const std::string& id);
+
   /// The node actor (funboost/protocol.hpp): what CAF code, other nodes and services talk to.
   node_actor node() const { return node_; }
 
@@ -135,6 +153,7 @@ private:
   std::vector<std::shared_ptr<detail::booster_core>> boosters_; // stopped in ~runtime
   std::map<std::string, std::shared_ptr<detail::result_store>> result_stores_; // by address
   node_actor node_;
+  caf::actor push_scheduler_; // null until run_scheduler()
   // Workers whose function had not returned when their queue's stop gave up on them, still
   // running (every queue of this runtime counts here).
   std::shared_ptr<std::atomic<int>> abandoned_workers_ = std::make_shared<std::atomic<int>>(0);

@@ -98,6 +98,16 @@ caf::result<task_result> await_result(self_ptr self, const std::string& task_id,
   return rp;
 }
 
+/// The error for scheduled-push requests when this runtime runs no scheduler; none otherwise.
+caf::error no_scheduler(self_ptr self) {
+  if (self->state.push_scheduler)
+    return {};
+  return caf::make_error(ec::no_scheduler,
+                         "this runtime runs no scheduler for scheduled pushes: call "
+                         "rt.run_scheduler(\"sqlite:funboost_jobs.sqlite3\") or "
+                         "rt.run_scheduler(\"redis://host:port/db\") first");
+}
+
 } // namespace
 
 node_internal_actor::behavior_type node(self_ptr self) {
@@ -151,6 +161,34 @@ node_internal_actor::behavior_type node(self_ptr self) {
       if (!i->second.supervisor)
         return true; // nothing consumes it here
       return self->delegate(i->second.supervisor, stop_atom::value);
+    },
+    [self](schedule_atom, scheduled_job& job) -> caf::result<std::string> {
+      if (auto e = no_scheduler(self))
+        return e;
+      return self->delegate(self->state.push_scheduler, schedule_atom::value, std::move(job));
+    },
+    [self](jobs_atom) -> caf::result<std::vector<scheduled_job>> {
+      if (auto e = no_scheduler(self))
+        return e;
+      return self->delegate(self->state.push_scheduler, jobs_atom::value);
+    },
+    [self](pause_job_atom, const std::string& id) -> caf::result<bool> {
+      if (auto e = no_scheduler(self))
+        return e;
+      return self->delegate(self->state.push_scheduler, pause_job_atom::value, id);
+    },
+    [self](resume_job_atom, const std::string& id) -> caf::result<bool> {
+      if (auto e = no_scheduler(self))
+        return e;
+      return self->delegate(self->state.push_scheduler, resume_job_atom::value, id);
+    },
+    [self](remove_job_atom, const std::string& id) -> caf::result<bool> {
+      if (auto e = no_scheduler(self))
+        return e;
+      return self->delegate(self->state.push_scheduler, remove_job_atom::value, id);
+    },
+    [self](put_atom, push_scheduler_actor& scheduler) {
+      self->state.push_scheduler = std::move(scheduler);
     },
     [self](put_atom, queue_entry& entry) {
       auto& queues = self->state.queues;

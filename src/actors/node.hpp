@@ -15,6 +15,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/push_scheduler.hpp"
 #include <funboost/async_result.hpp>
 
 #include "core/queue_context.hpp"
@@ -44,6 +45,7 @@ using forget_atom = caf::atom_constant<caf::atom("forget")>;
 /// The node as the runtime sees it: the public protocol plus registration and its own timers.
 using node_internal_actor = node_actor::extend<
   caf::reacts_to<put_atom, queue_entry>,                 // a booster's queue joins
+  caf::reacts_to<put_atom, push_scheduler_actor>,        // the runtime runs a scheduler
   caf::reacts_to<forget_atom, std::string, publisher_actor>, // that booster is gone
   caf::reacts_to<done_atom, std::string>,                // a watched result arrived (task id)
   caf::reacts_to<tick_atom, std::string, uint64_t>>;     // a result wait timed out
@@ -62,6 +64,7 @@ struct node_state {
   std::unordered_map<std::string, queue_entry> queues;
   std::unordered_map<std::string, result_wait> waits; // by task id
   uint64_t next_wait_id = 0;
+  push_scheduler_actor push_scheduler; // null: this runtime runs no scheduler
 };
 
 node_internal_actor::behavior_type

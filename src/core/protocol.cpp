@@ -29,6 +29,10 @@ std::string to_string(ec code) {
       return "publish_only";
     case ec::interrupted:
       return "interrupted";
+    case ec::no_scheduler:
+      return "no_scheduler";
+    case ec::unknown_job:
+      return "unknown_job";
   }
   return "unknown funboost error code " + std::to_string(static_cast<int>(code));
 }

@@ -14,6 +14,7 @@
 #include <caf/send.hpp>
 
 #include "actors/node.hpp"
+#include "actors/push_scheduler.hpp"
 #include "actors/queue_supervisor.hpp"
 #include "core/crash_report.hpp"
 #include "core/log_text.hpp"
@@ -97,6 +98,8 @@ runtime::~runtime() {
       store->close();
     result_stores_.clear();
   }
+  if (push_scheduler_)
+    caf::anon_send_exit(push_scheduler_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
   if (abandoned_workers_->load() > 0)
     leave_abandoned_workers_running();
@@ -138,6 +141,64 @@ queue_publisher runtime::publisher(booster_options options) {
   auto core = detail::make_booster_core(*this, std::move(options), nullptr, 0);
   remember(core);
   return queue_publisher{std::move(core)};
+}
+
+void runtime::run_scheduler(const std::string& job_store_url) {
+  std::lock_guard guard{mutex_};
+  if (push_scheduler_)
+    throw std::logic_error("run_scheduler: this runtime runs a scheduler already");
+  std::shared_ptr<schedule::job_store> store = schedule::make_job_store(job_store_url);
+  booster_options log_options;
+  log_options.queue_name = "scheduled pushes";
+  auto scheduler = system_->spawn<caf::detached>(actors::push_scheduler, std::move(store), node_,
+                                                 actors::wall_clock{},
+                                                 detail::queue_logger(log_options));
+  push_scheduler_ = caf::actor_cast<caf::actor>(scheduler);
+  caf::anon_send(caf::actor_cast<actors::node_internal_actor>(node_), actors::put_atom::value,
+                 scheduler);
+}
+
+namespace {
+
+/// A scheduled-push request to the node, answered or thrown: bad jobs as std::invalid_argument,
+/// a missing job as false (through `missing`), anything else as std::runtime_error.
+template <class T, class... Ts>
+T ask_node(caf::actor_system& system, const node_actor& node, T missing, Ts&&... xs) {
+  caf::scoped_actor self{system};
+  T out{};
+  caf::error failure;
+  self->request(node, caf::infinite, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { failure = err; });
+  if (!failure)
+    return out;
+  if (failure == ec::unknown_job)
+    return missing;
+  auto text = system.render(failure);
+  if (failure == ec::bad_message)
+    throw std::invalid_argument(text);
+  throw std::runtime_error(text);
+}
+
+} // namespace
+
+std::string runtime::schedule(scheduled_job job) {
+  return ask_node<std::string>(*system_, node_, {}, schedule_atom::value, std::move(job));
+}
+
+std::vector<scheduled_job> runtime::scheduled_jobs() {
+  return ask_node<std::vector<scheduled_job>>(*system_, node_, {}, jobs_atom::value);
+}
+
+bool runtime::pause_job(const std::string& id) {
+  return ask_node<bool>(*system_, node_, false, pause_job_atom::value, id);
+}
+
+bool runtime::resume_job(const std::string& id) {
+  return ask_node<bool>(*system_, node_, false, resume_job_atom::value, id);
+}
+
+bool runtime::remove_job(const std::string& id) {
+  return ask_node<bool>(*system_, node_, false, remove_job_atom::value, id);
 }
 
 task_result runtime::result(const std::string& task_id, std::chrono::milliseconds timeout) {
