@@ -184,20 +184,20 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
     auto reason = "the function threw funboost::dead_letter: " + outcome.exception_message;
     log.error("queue '{}': task {} was moved to '{}' by the function: {}", queue,
               log_safe{c.task_id}, dead_letter_queue(queue), log_safe{outcome.exception_message});
+    remember_ran(ctx, c);
     if (c.rpc)
       report_result(ctx, t, false, "null", "funboost::dead_letter", outcome.exception_message,
                     time_start);
     t.dead_letter_reason = reason;
-    remember_ran(ctx, c);
     return task_status::dead_letter;
   }
 
   if (outcome.ok) {
     log.info("queue '{}': task {} done in {:.6f} s, result {}", queue, log_safe{c.task_id}, took,
              log_safe{outcome.result_json, 200});
+    remember_ran(ctx, c); // before the waiter hears: the same arguments pushed next are filtered
     if (c.rpc)
       report_result(ctx, t, true, std::move(outcome.result_json), {}, {}, time_start);
-    remember_ran(ctx, c);
     return task_status::done;
   }
   if (t.attempts <= static_cast<uint32_t>(c.max_retries)) {
@@ -209,10 +209,10 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   log.error("queue '{}': task {} failed for good after {} attempts: {}: {}", queue,
             log_safe{c.task_id}, t.attempts, log_safe{outcome.exception_type},
             log_safe{outcome.exception_message});
+  remember_ran(ctx, c);
   if (c.rpc)
     report_result(ctx, t, false, "null", outcome.exception_type, outcome.exception_message,
                   time_start);
-  remember_ran(ctx, c);
   return ctx.options.dead_letter_on_failure ? task_status::dead_letter : task_status::failed;
 }
 

@@ -14,7 +14,10 @@
 
 #include <simdjson.h>
 
+#include <caf/scoped_actor.hpp>
 #include <funboost/funboost.hpp>
+
+#include "core/unix_time.hpp"
 
 #include "rabbitmq/amqp_raw.hpp"
 #include "rabbitmq/rabbitmq_fixtures.hpp"
@@ -507,4 +510,40 @@ TEST_CASE("a broker that does not answer in time is a timeout, not a lost connec
       return false;
     }
   }, 60s));
+}
+
+TEST_CASE("a countdown task on rabbitmq is acked, kept by the consumer and runs once, not before "
+          "its time") {
+  auto o = rabbit_queue("rabbit_delay", shared_server());
+  o.arg_names = {"x"};
+  funboost::runtime rt;
+  std::mutex m;
+  std::vector<double> ran_at;
+  auto b = rt.boost(
+    [&](int) {
+      std::lock_guard guard{m};
+      ran_at.push_back(funboost::detail::unix_now());
+    },
+    o);
+  b.clear();
+  b.consume();
+  funboost::task_options delayed;
+  delayed.countdown = 1;
+  auto published = funboost::detail::unix_now();
+  REQUIRE(b.publish(R"({"x":1})", delayed).published());
+  // Kept by the consumer's scheduler, its message acked: nothing of it is in flight.
+  auto stats = [&] {
+    caf::scoped_actor self{rt.system()};
+    funboost::queue_stats out;
+    self->request(rt.node(), 10s, funboost::stats_atom_v, o.queue_name)
+      .receive([&](funboost::queue_stats& s) { out = s; }, [](caf::error&) {});
+    return out;
+  };
+  REQUIRE(wait_until([&] { auto s = stats(); return s.delayed == 1 && s.in_flight == 0; }));
+  REQUIRE(wait_until([&] {
+    std::lock_guard guard{m};
+    return ran_at.size() == 1;
+  }));
+  std::lock_guard guard{m};
+  CHECK(ran_at[0] >= published + 1 - 0.0002);
 }
