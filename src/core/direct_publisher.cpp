@@ -48,7 +48,7 @@ std::string direct_publisher::publish(std::vector<std::string>& bodies) {
       return failure;
     }
   }
-  batch mine{&bodies};
+  batch mine{&bodies, {}, false};
   std::unique_lock lock{gather_mutex_};
   waiting_.push_back(&mine);
   while (!mine.done) {

@@ -314,7 +314,7 @@ TEST_CASE("a wrong password or a missing vhost is a configuration error (broker_
   funboost::booster_options o;
   o.queue_name = "q_config_error";
   o.broker_kind = funboost::broker_kind::rabbitmq;
-  for (const std::string url : {"amqp://guest:n0t-the-pw@" + address + "/",
+  for (const std::string& url : {"amqp://guest:n0t-the-pw@" + address + "/",
                                 "amqp://guest:guest@" + address + "/no_such_vhost"}) {
     CAPTURE(url);
     o.broker.url = url;
