@@ -73,6 +73,7 @@ struct task_controls {
   double publish_time = 0;   // extra.publish_time (Unix seconds); 0 when the message has none
   double run_at = 0;         // Unix seconds: extra.eta, or publish_time + extra.countdown; 0 = now
   double misfire_grace = 0;  // extra.misfire_grace_time: seconds a delayed run may be late
+  double function_timeout = 0; // extra.function_timeout when truthy, else the booster's; 0 = none
   bool filtering = false;    // do_task_filtering (extra's when truthy, else the booster's)
   std::string filter_value;  // what the filter checks and keeps (core/filter_key.hpp)
   bool known = false;      // read yet (a task no worker has started has not been)
