@@ -1,6 +1,7 @@
-// function_timeout end to end, on the in-memory broker: a function that never returns is timed
-// out while other tasks keep flowing; one that polls funboost::stop_requested() sees the
-// request.
+// function_timeout and process_isolation end to end, on the in-memory broker: a function that
+// never returns is timed out while other tasks keep flowing; one that polls
+// funboost::stop_requested() sees the request; in process isolation a crash fails only its task
+// and a hung child is killed, while results come back through the child's pipe.
 //
 // Timeouts are real here (tenths of a second), but no test asserts a duration: they assert
 // outcomes, and every wait is a hang guard (wait_until / get with a generous limit).
@@ -216,4 +217,134 @@ TEST_CASE("booster_options::function_timeout must be 0 or positive seconds") {
     o.function_timeout = bad;
     CHECK_THROWS_AS(rt.boost([](int) {}, o), std::invalid_argument);
   }
+}
+
+// -- process isolation ---------------------------------------------------------------------------
+
+TEST_CASE("process isolation: results come back through the child's pipe (int, string, a "
+          "struct), and so do exceptions") {
+  funboost::runtime rt;
+  auto options = [](const std::string& name) {
+    auto o = memory_queue(name);
+    o.process_isolation = true;
+    o.is_using_rpc_mode = true;
+    o.max_retries = 0;
+    return o;
+  };
+  auto ints = rt.boost([](int x, int y) { return x + y; }, options("isolation_int"));
+  auto texts = rt.boost([](std::string s) { return s + " from pid " + std::to_string(getpid()); },
+                        options("isolation_string"));
+  auto readings = rt.boost(
+    [](std::string sensor, int n) {
+      reading r{sensor, 0.5 * n, {}};
+      for (int i = 0; i < n; ++i)
+        r.samples.push_back(i * i);
+      return r;
+    },
+    options("isolation_struct"));
+  auto throws = rt.boost(
+    [](int v) -> int { throw std::invalid_argument("bad " + std::to_string(v)); },
+    options("isolation_throw"));
+  ints.consume();
+  texts.consume();
+  readings.consume();
+  throws.consume();
+
+  CHECK(ints.push(20, 22).get(30s) == 42);
+  auto text = texts.push("hello").get(30s);
+  CHECK(text.rfind("hello from pid ", 0) == 0);
+  CHECK(text != "hello from pid " + std::to_string(getpid())); // ran in another process
+  auto r = readings.push("t1", 4).get(30s);
+  CHECK(r.sensor == "t1");
+  CHECK(r.value == 2.0);
+  CHECK(r.samples == std::vector<int>{0, 1, 4, 9});
+  CHECK(failure_of(throws.push(7), "std::invalid_argument") == "bad 7");
+}
+
+TEST_CASE("process isolation: what the function writes to memory stays in its child") {
+  funboost::runtime rt;
+  static std::atomic<int> runs{0};
+  auto o = memory_queue("isolation_memory");
+  o.process_isolation = true;
+  o.is_using_rpc_mode = true;
+  auto b = rt.boost([](int) { return ++runs; }, o);
+  b.consume();
+  CHECK(b.push(1).get(30s) == 1);
+  CHECK(b.push(2).get(30s) == 1); // each child starts from the parent's memory
+  CHECK(runs == 0);
+}
+
+TEST_CASE("process isolation: a segfault or an abort fails only its task (funboost::crashed, "
+          "retried by max_retries); the consumer and the other tasks go on") {
+  funboost::runtime rt;
+  auto o = memory_queue("isolation_crash");
+  o.process_isolation = true;
+  o.is_using_rpc_mode = true;
+  o.concurrent_num = 2;
+  o.max_retries = 1;
+  auto b = rt.boost(
+    [](int x) {
+      if (x == -11)
+        std::raise(SIGSEGV);
+      if (x == -6)
+        std::abort();
+      return x * 10;
+    },
+    o);
+  b.consume();
+  auto segv = b.push(-11);
+  auto abrt = b.push(-6);
+  std::vector<funboost::async_result<int>> others;
+  for (int i = 1; i <= 10; ++i)
+    others.push_back(b.push(i));
+  auto segv_text = failure_of(segv, "funboost::crashed");
+  CHECK(segv_text.find("SIGSEGV (signal 11)") != std::string::npos);
+  CHECK(segv_text.find("isolation_crash") != std::string::npos);
+  CHECK(failure_of(abrt, "funboost::crashed").find("SIGABRT") != std::string::npos);
+  for (int i = 1; i <= 10; ++i)
+    CHECK(others[static_cast<std::size_t>(i - 1)].get(30s) == i * 10);
+  CHECK(wait_until([&] {
+    auto s = stats_of(rt, o.queue_name);
+    return s.done == 10 && s.failed == 2;
+  }));
+  auto s = stats_of(rt, o.queue_name);
+  CHECK(s.retried == 2); // each crash retried once (max_retries 1), then failed
+  CHECK(s.failed == 2);
+  CHECK(s.done == 10);
+}
+
+TEST_CASE("process isolation: a function that never returns is killed at its function_timeout") {
+  funboost::runtime rt;
+  int pids[2];
+  REQUIRE(pipe(pids) == 0); // the child tells the test which process it is
+  auto o = memory_queue("isolation_timeout");
+  o.process_isolation = true;
+  o.is_using_rpc_mode = true;
+  o.function_timeout = 0.3;
+  o.max_retries = 0;
+  auto b = rt.boost(
+    [out = pids[1]](int x) {
+      if (x == 0)
+        return 5;
+      pid_t me = getpid();
+      (void) !write(out, &me, sizeof me);
+      for (;;)
+        pause(); // no stop token can reach this; only the kill does
+      return 0;
+    },
+    o);
+  b.consume();
+  auto hung = b.push(1);
+  auto text = failure_of(hung, "funboost::function_timeout");
+  CHECK(text.find("killed (SIGKILL)") != std::string::npos);
+  pid_t child = 0;
+  REQUIRE(read(pids[0], &child, sizeof child) == static_cast<ssize_t>(sizeof child));
+  CHECK(child != getpid());
+  errno = 0;
+  CHECK(kill(child, 0) == -1); // killed and reaped: no such process any more
+  CHECK(errno == ESRCH);
+  CHECK(b.push(0).get(30s) == 5); // the same worker goes on
+  CHECK(wait_until([&] { return stats_of(rt, o.queue_name).timed_out == 1; }));
+  close(pids[0]);
+  close(pids[1]);
 }

@@ -84,8 +84,13 @@ struct booster_options {
   // fails with funboost::function_timeout and is retried by max_retries; 0 = no limit.
   // extra.function_timeout (task_options::function_timeout) overrides it when truthy. C++
   // cannot stop a thread: in-process, the function is asked to stop (funboost::stop_requested(),
-  // funboost/task_context.hpp) and its worker thread is abandoned and replaced.
+  // funboost/task_context.hpp) and its worker thread is abandoned and replaced; with
+  // process_isolation the function's process is killed.
   double function_timeout = 0;
+  // Each task runs in a child process made with fork(): a crash (segfault, abort) or a kill of
+  // the child fails only that task (funboost::crashed), and a function_timeout kills it
+  // (SIGKILL). Costs a fork per task; the child must only run the function (see the README).
+  bool process_isolation = false;
   std::vector<std::string> arg_names{};         // default arg0, arg1, ...
   std::vector<std::string> optional_arg_names{}; // filled in by boost(): the std::optional ones
   std::string function_name{};                  // in funboost's registry (faas); default: queue_name

@@ -12,6 +12,7 @@
 #include "core/status_record.hpp"
 #include "core/delay_controls.hpp"
 #include "core/interrupted_task.hpp"
+#include "core/isolated_call.hpp"
 #include "core/task_extra.hpp"
 #include "core/task_filter.hpp"
 #include "core/task_token.hpp"
@@ -95,6 +96,49 @@ task_status dead_letter_undecodable(const detail::queue_context& ctx, task& t,
   return task_status::dead_letter;
 }
 
+/// A failed run that did not throw: what the function's exception would have carried.
+call_outcome failure(std::string type, std::string message) {
+  call_outcome out;
+  out.exception_type = std::move(type);
+  out.exception_message = std::move(message);
+  return out;
+}
+
+/// process_isolation: the function runs in a child process (core/isolated_call.hpp), which this
+/// thread waits for; the task's function_timeout and the stop token kill it. A crash or a kill
+/// fails this task only. Returns no outcome when the task must not be judged here: it went back
+/// to the broker (stopped) or did not decode (dead-lettered into `verdict`).
+std::optional<call_outcome> call_isolated(const detail::queue_context& ctx, task& t,
+                                          simdjson::dom::object message, task_run& run,
+                                          double time_start, task_status& verdict) {
+  const auto& c = t.controls;
+  auto child = detail::run_isolated(ctx.function, message, c.function_timeout,
+                                    run.stop.get_token());
+  using end = detail::isolated_outcome::end;
+  switch (child.how) {
+    case end::returned:
+      return std::move(child.outcome);
+    case end::decode_error:
+      verdict = dead_letter_undecodable(ctx, t, child.detail, time_start);
+      return std::nullopt;
+    case end::crashed:
+      return failure("funboost::crashed", "queue '" + ctx.queue() + "': task " + c.task_id + ": "
+                                            + child.detail
+                                            + " (process_isolation: the consumer goes on)");
+    case end::timed_out:
+      t.timed_out = true;
+      return failure("funboost::function_timeout",
+                     detail::function_timeout_text(ctx.queue(), c.task_id, c.function_timeout)
+                       + "; its process was killed (SIGKILL)");
+    case end::stopped:
+      break;
+  }
+  ctx.log->warn("queue '{}': task {}: its process was killed: the queue asked the task to stop",
+                ctx.queue(), log_safe{c.task_id});
+  verdict = task_status::requeue; // the stop gave it back to the broker already
+  return std::nullopt;
+}
+
 /// Runs one task and returns what the dispatcher should do with it; nothing when the
 /// dispatcher settled the task itself because its function passed its function_timeout (this
 /// worker was let go of: it reports nothing more and ends). `alone`: the batch holds this task
@@ -120,7 +164,7 @@ std::optional<task_status> run_one(worker_actor::stateful_pointer<worker_state> 
   // A task with a function_timeout runs alone, so that its timeout concerns it only; one that
   // came in a batch of fast tasks goes back unstarted, and the dispatcher hands it out alone.
   // (Seen here, by the one parse, rather than by a look into every body the dispatcher batches.)
-  if (!alone && c.invalid.empty() && c.function_timeout > 0) {
+  if (!alone && c.invalid.empty() && c.function_timeout > 0 && !ctx.options.process_isolation) {
     --t.attempts;
     return task_status::not_started;
   }
@@ -188,7 +232,13 @@ std::optional<task_status> run_one(worker_actor::stateful_pointer<worker_state> 
   auto time_start = c.rpc ? unix_now() : 0.0; // for the result record only
   auto started = clock::now();
   call_outcome outcome;
-  {
+  if (ctx.options.process_isolation) {
+    task_status verdict = task_status::done;
+    auto isolated = call_isolated(ctx, t, message, run, time_start, verdict);
+    if (!isolated)
+      return verdict;
+    outcome = std::move(*isolated);
+  } else {
     // The dispatcher times the function from here, on its clock, and settles the task itself
     // if the time runs out first (then `run` is claimed by it, not by us).
     bool timed = alone && c.function_timeout > 0;
