@@ -16,8 +16,8 @@ case "$kind" in
   *) echo "scripts/sanitize.sh: unknown kind '$kind' (address or thread)" >&2; exit 2 ;;
 esac
 suites=(codec binding wire consume retries restarts graceful_stop dead_letter expiry delay filter scheduled job_store cron outbox outbox_file
-        node stats_line status_record)
-actor_suites=(rate_limiter dispatcher fetcher supervisor publisher stop scheduler push_scheduler)
+        node stats_line status_record timeout)
+actor_suites=(rate_limiter dispatcher fetcher supervisor publisher stop scheduler push_scheduler timeout)
 targets=()
 for s in "${suites[@]}"; do targets+=("test/test_$s"); done
 for s in "${actor_suites[@]}"; do targets+=("test/actors/test_actors_$s"); done

@@ -21,6 +21,17 @@ TEST_CASE("the stats line shows running and prefetched tasks apart") {
            "1.5 tasks/s, remaining 7");
 }
 
+TEST_CASE("the stats line counts timed-out runs once there are any") {
+  funboost::queue_stats s;
+  s.queue_name = "q";
+  s.done = 3;
+  s.retried = 2;
+  s.timed_out = 2;
+  CHECK(funboost::detail::stats_line(s, 0.5, "0")
+        == "queue 'q': done 3, failed 0, dead-lettered 0, retried 2, timed out 2, running 0, "
+           "prefetched 0, 0.5 tasks/s, remaining 0");
+}
+
 TEST_CASE("a task running longer than long_task_warning is named with its whole seconds") {
   funboost::actors::long_running slow{{"0190a1b2-task"}, 73s + 900ms};
   CHECK(funboost::detail::long_task_line("q", slow)

@@ -85,6 +85,20 @@ TEST_CASE("publish takes keyword JSON, a caller-chosen task_id and per-task opti
         == 0);
 }
 
+TEST_CASE("a per-task function_timeout is written first in extra, as funboost's TaskOptions") {
+  funboost::runtime rt;
+  auto o = test_support::memory_queue("wire_function_timeout");
+  o.arg_names = {"x", "y"};
+  auto b = rt.boost(add, o);
+  b.publish(R"({"x": 1, "y": 2})", {.max_retry_times = 2, .function_timeout = 2.5});
+  CHECK(pop_raw("wire_function_timeout")
+          .rfind(R"({"x":1,"y":2,"extra":{"function_timeout":2.5,"max_retry_times":2,"task_id":)",
+                 0)
+        == 0);
+  b.publish(R"({"x": 1, "y": 2})", {.function_timeout = 0}); // 0: the booster's, not written
+  CHECK(pop_raw("wire_function_timeout").find("function_timeout") == std::string::npos);
+}
+
 TEST_CASE("publish rejects what is not a JSON object, and a hand-written extra") {
   funboost::runtime rt;
   auto b = rt.boost(add, test_support::memory_queue("wire_publish_bad"));

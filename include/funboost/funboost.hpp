@@ -16,5 +16,6 @@
 #include <funboost/protocol.hpp>
 #include <funboost/queue_publisher.hpp>
 #include <funboost/runtime.hpp>
+#include <funboost/task_context.hpp>
 #include <funboost/task_exceptions.hpp>
 #include <funboost/wire.hpp>

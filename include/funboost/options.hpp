@@ -80,6 +80,17 @@ struct booster_options {
   // abort, not a throw) goes to {queue}_dlx instead of killing the next consumer too. Counted
   // by the broker (redis: with the unacked entry); 0 = never.
   int max_crash_deliveries = 3;
+  // funboost's function_timeout: a task whose function runs longer than this many seconds
+  // fails with funboost::function_timeout and is retried by max_retries; 0 = no limit.
+  // extra.function_timeout (task_options::function_timeout) overrides it when truthy. C++
+  // cannot stop a thread: in-process, the function is asked to stop (funboost::stop_requested(),
+  // funboost/task_context.hpp) and its worker thread is abandoned and replaced; with
+  // process_isolation the function's process is killed.
+  double function_timeout = 0;
+  // Each task runs in a child process made with fork(): a crash (segfault, abort) or a kill of
+  // the child fails only that task (funboost::crashed), and a function_timeout kills it
+  // (SIGKILL). Costs a fork per task; the child must only run the function (see the README).
+  bool process_isolation = false;
   std::vector<std::string> arg_names{};         // default arg0, arg1, ...
   std::vector<std::string> optional_arg_names{}; // filled in by boost(): the std::optional ones
   std::string function_name{};                  // in funboost's registry (faas); default: queue_name
@@ -120,6 +131,7 @@ struct booster_options {
 struct task_options {
   std::string task_id{};                        // empty = a new UUIDv7
   int max_retry_times = -1;                     // -1 = the booster's max_retries
+  double function_timeout = 0;                  // > 0: overrides the booster's for this task
   bool is_using_rpc_mode = false;               // true forces RPC for this task
   double msg_expire_seconds = 0;                // > 0: overrides the booster's for this task
   // Delayed tasks (funboost's countdown / eta): the task runs this many seconds after its

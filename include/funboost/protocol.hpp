@@ -90,6 +90,8 @@ struct queue_stats {
                               // or later than misfire_grace_time when its eta came
   uint64_t delayed = 0;       // countdown/eta not due when fetched: kept by the scheduler
   uint64_t filtered = 0;      // not run: the same arguments ran before (do_task_filtering)
+  uint64_t timed_out = 0;     // runs that passed their function_timeout (each also counts as
+                              // retried, failed or dead-lettered)
   uint64_t in_flight = 0;     // fetched and not finished: running + prefetched
   uint64_t running = 0;       // handed to a worker and not finished
   uint64_t prefetched = 0;    // fetched and waiting for a worker (or for a retry's delay)
@@ -98,14 +100,14 @@ struct queue_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("funboost.queue_stats"), x.queue_name, x.consuming, x.done,
-           x.failed, x.dead_lettered, x.retried, x.expired, x.delayed, x.filtered, x.in_flight, x.running,
-           x.prefetched);
+           x.failed, x.dead_lettered, x.retried, x.expired, x.delayed, x.filtered, x.timed_out,
+           x.in_flight, x.running, x.prefetched);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_options& x) {
   return f(caf::meta::type_name("funboost.task_options"), x.task_id, x.max_retry_times,
-           x.is_using_rpc_mode, x.msg_expire_seconds, x.countdown, x.eta,
+           x.function_timeout, x.is_using_rpc_mode, x.msg_expire_seconds, x.countdown, x.eta,
            x.misfire_grace_time, x.do_task_filtering, x.filter_str);
 }
 

@@ -9,8 +9,10 @@
 //         └──────────────────────  heartbeat               (detached; stats line, queue count)
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,7 @@ using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using abandon_atom = caf::atom_constant<caf::atom("abandon")>;
 using flush_acks_atom = caf::atom_constant<caf::atom("flushacks")>;
 using delay_atom = caf::atom_constant<caf::atom("delay")>;
+using started_atom = caf::atom_constant<caf::atom("started")>;
 
 // -- data ------------------------------------------------------------------------------------
 
@@ -73,6 +76,7 @@ struct task_controls {
   double publish_time = 0;   // extra.publish_time (Unix seconds); 0 when the message has none
   double run_at = 0;         // Unix seconds: extra.eta, or publish_time + extra.countdown; 0 = now
   double misfire_grace = 0;  // extra.misfire_grace_time: seconds a delayed run may be late
+  double function_timeout = 0; // extra.function_timeout when truthy, else the booster's; 0 = none
   bool filtering = false;    // do_task_filtering (extra's when truthy, else the booster's)
   std::string filter_value;  // what the filter checks and keeps (core/filter_key.hpp)
   bool known = false;      // read yet (a task no worker has started has not been)
@@ -94,6 +98,9 @@ struct task {
   // A delayed task's message as it runs when due (without countdown and eta), made by the
   // worker that found it not due; the dispatcher hands it to the scheduler.
   std::string delayed_body;
+  // This run passed its function_timeout (counted in queue_stats::timed_out): set by the
+  // dispatcher when it settles a timed-out task, or by a process-isolated worker that killed it.
+  bool timed_out = false;
 };
 
 /// What became of one task after a worker ran it. Decided by the worker, obeyed by the
@@ -107,10 +114,30 @@ enum class task_status : uint8_t {
   requeue,     // the function threw requeue_task: back to the broker after a pause, no retry
   delayed,     // countdown/eta not due yet: kept by the scheduler (task::delayed_body), then ack
   filtered,    // do_task_filtering: the same arguments ran before; not run, ack
+  not_started, // the worker stopped its batch before it: a task with a function_timeout runs
+               // alone, so it and the tasks after it are handed out again, uncounted
 };
 
 /// A batch handed to one worker. Shared so the dispatcher can retry it if the worker dies.
 using task_batch = std::shared_ptr<std::vector<task>>;
+
+/// One hand-out of a batch to a worker, shared by the dispatcher's busy-worker record and the
+/// worker while the batch runs. `stop` is the source of the token the function polls
+/// (funboost::stop_requested()): a function_timeout and a stop that gave up waiting request it,
+/// and so can any later feature that must stop a running task (a cancel).
+struct task_run {
+  std::stop_source stop;
+
+  /// True for the first caller only. A timed task is settled by whoever claims it first: the
+  /// worker when the function returned, or the dispatcher when its deadline passed. The loser
+  /// leaves the task alone (the worker then reports nothing and ends).
+  bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
+
+private:
+  std::atomic<bool> claimed_{false};
+};
+
+using task_run_ptr = std::shared_ptr<task_run>;
 
 /// A batch a worker has been running longer than logging.long_task_warning (for the stats line).
 struct long_running {
@@ -123,6 +150,7 @@ struct long_running {
 // Local-only messages between a queue's own actors: they never cross nodes, so they skip CAF's
 // serialization (which would also copy the batch the dispatcher keeps for crash recovery).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(funboost::actors::task_run_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::task>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<funboost::actors::long_running>)
@@ -133,8 +161,14 @@ namespace funboost::actors {
 // -- typed interfaces --------------------------------------------------------------------------
 
 /// Runs batches of tasks; answers each batch with (done_atom, self, statuses, nanoseconds spent)
-/// to the dispatcher.
-using worker_actor = caf::typed_actor<caf::reacts_to<run_atom, task_batch>>;
+/// to the dispatcher. Before a task with a function_timeout calls the function, it tells the
+/// dispatcher (started_atom), which decides the timeout on its clock.
+using worker_actor = caf::typed_actor<caf::reacts_to<run_atom, task_batch, task_run_ptr>>;
+
+/// Who owns the workers (the supervisor), as the dispatcher sees it: told of a worker the
+/// dispatcher let go of because its function passed its function_timeout, so it is counted as
+/// abandoned and replaced at once.
+using worker_keeper_actor = caf::typed_actor<caf::reacts_to<abandon_atom, worker_actor>>;
 
 /// Owns one broker connection; fetches only as much as it has credit for.
 using fetcher_actor = caf::typed_actor<
@@ -164,6 +198,9 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<credit_atom, uint32_t, uint32_t, uint32_t>, // slot, epoch, unused credit back
   caf::reacts_to<join_atom, worker_actor>,
   caf::reacts_to<done_atom, worker_actor, std::vector<task_status>, uint64_t>, // + ns spent
+  // worker: its one task's function starts now and may run this long (its function_timeout)
+  caf::reacts_to<started_atom, worker_actor, caf::timespan>,
+  caf::reacts_to<deadline_atom>,            // self: the earliest function_timeout may be due
   caf::reacts_to<tokens_atom, uint32_t>,                              // QPS tokens granted
   caf::reacts_to<tick_atom>,                                          // self: delayed retries
   caf::replies_to<drain_atom>::with<bool>,   // graceful stop: answers when in-flight is zero
@@ -198,6 +235,7 @@ using supervisor_actor = queue_supervisor_actor::extend<
   caf::reacts_to<restart_atom>,                     // self: restart the queue's actors
   caf::reacts_to<stable_atom, uint32_t>,            // self: no restart for a while since #n
   caf::reacts_to<deadline_atom, uint32_t>,          // self: stop #n reached its stop_timeout
+  caf::reacts_to<abandon_atom, worker_actor>,       // dispatcher: a function_timeout let it go
   // stop, giving back what still runs after this long (0: at once; the runtime's 2nd signal)
   caf::replies_to<stop_atom, caf::timespan>::with<bool>,
   caf::replies_to<dispatch_atom>::with<dispatcher_actor>>; // tests: the current dispatcher

@@ -58,7 +58,7 @@ constexpr double min_batch_work_ns = 100'000;
 /// Tasks per worker batch: one for slow or unknown tasks; for fast ones an even share of what
 /// is pending, but never less than min_batch_work_ns of work.
 std::size_t batch_size(const dispatcher_state& st) {
-  if (st.task_ns < 0 || st.task_ns > batch_below_ns)
+  if (st.task_ns < 0 || st.task_ns > batch_below_ns || st.ctx->options.function_timeout > 0)
     return 1;
   auto workers = std::max<std::size_t>(worker_count(st), 1);
   auto share = (st.pending.size() + workers - 1) / workers;
@@ -118,6 +118,25 @@ void update_demand(self_ptr self) {
   }
 }
 
+/// Whether `t` runs under a function_timeout. Such a task goes to a worker alone: the simplest
+/// correct rule, since a timeout then concerns exactly one task, the one the dispatcher settles
+/// when it lets the stuck worker go (a batch would leave the verdicts of the others with it).
+/// With the booster's function_timeout every task is handed out alone (batch_size). A
+/// per-message one is known only once a worker has read the message: a worker that finds one
+/// in a batch hands it back unstarted (task_status::not_started), and from then on it goes
+/// alone. (So no body is searched here: fast tasks pay nothing.)
+bool may_time_out(const dispatcher_state& st, const task& t) {
+  return st.ctx->options.function_timeout > 0
+         || (t.controls.known && t.controls.function_timeout > 0);
+}
+
+/// Hands `batch` to the idle worker `w`, with a fresh stop source for the functions it runs.
+void hand_out(self_ptr self, worker_actor w, task_batch batch) {
+  auto run = std::make_shared<task_run>();
+  self->state.busy[w.address()] = busy_worker{w, batch, self->clock().now(), run};
+  self->send(w, run_atom::value, std::move(batch), std::move(run));
+}
+
 /// Whether `t` must run alone: when one more death would send it to the dead-letter queue, that
 /// death must be blamed on it alone (a death blames every task the dead consumer held unless
 /// one was marked). Earlier suspects run as usual, so a single SIGKILL (an OOM kill, a deploy)
@@ -167,7 +186,8 @@ bool run_suspect(self_ptr self) {
   const auto& t = batch->front();
   auto w = std::move(st.idle.back());
   st.idle.pop_back();
-  st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
+  auto run = std::make_shared<task_run>();
+  st.busy[w.address()] = busy_worker{w, batch, self->clock().now(), run};
   st.suspect_running = true;
   st.suspect_worker = w.address();
   st.ctx->log->warn("queue '{}': task {} was running when a consumer process died ({} of {} "
@@ -179,10 +199,10 @@ bool run_suspect(self_ptr self) {
   if (route_of(st, t) == route::send) {
     // Mark first, run after: a death before the mark is written blames no one new.
     self->request(st.fetchers[slot].handle, caf::infinite, mark_atom::value, t.delivery_tag)
-      .then([self, w, batch](bool) { self->send(w, run_atom::value, batch); },
-            [self, w, batch](caf::error&) { self->send(w, run_atom::value, batch); });
+      .then([self, w, batch, run](bool) { self->send(w, run_atom::value, batch, run); },
+            [self, w, batch, run](caf::error&) { self->send(w, run_atom::value, batch, run); });
   } else {
-    self->send(w, run_atom::value, batch);
+    self->send(w, run_atom::value, batch, run);
   }
   return true;
 }
@@ -195,20 +215,24 @@ void dispatch(self_ptr self) {
   bool limited = static_cast<bool>(st.rate_limiter);
   while (!st.pending.empty() && !st.idle.empty() && (!limited || st.tokens > 0)) {
     std::size_t n = std::min(batch_size(st), st.pending.size());
-    if (limited) {
+    if (limited)
       n = std::min<std::size_t>(n, st.tokens);
-      st.tokens -= static_cast<uint32_t>(n);
-    }
     auto batch = std::make_shared<std::vector<task>>();
     batch->reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
+      bool alone = n > 1 && may_time_out(st, st.pending.front());
+      if (alone && i > 0)
+        break; // it goes alone, in the next batch
       batch->push_back(std::move(st.pending.front()));
       st.pending.pop_front();
+      if (alone)
+        break;
     }
+    if (limited)
+      st.tokens -= static_cast<uint32_t>(batch->size());
     auto w = std::move(st.idle.back());
     st.idle.pop_back();
-    st.busy[w.address()] = busy_worker{w, batch, self->clock().now()};
-    self->send(w, run_atom::value, std::move(batch));
+    hand_out(self, std::move(w), std::move(batch));
   }
   // Tokens must not pile up while there is nothing to run: that would be a burst later.
   if (limited && (st.pending.empty() || st.idle.empty()))
@@ -312,6 +336,8 @@ void count(queue_stats& stats, task_status status) {
     case task_status::retry:
       ++stats.retried;
       break;
+    case task_status::not_started: // handed out again
+      break;
   }
 }
 
@@ -386,10 +412,17 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
   std::vector<task> delayed;
   auto delay = st.ctx->options.retry_delay;
   auto now = self->clock().now();
+  std::vector<task> unstarted;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& t = batch[i];
     auto status = statuses[i];
     count(st.stats, status);
+    if (t.timed_out)
+      ++st.stats.timed_out;
+    if (status == task_status::not_started && !st.draining) {
+      unstarted.push_back(std::move(t));
+      continue; // still in flight: first in line again, in its order
+    }
     if (status == task_status::requeue && !st.draining) {
       // A pause first, as funboost's 0.1 s: a function that always requeues must not spin.
       hold_until(st, now + requeue_pause, std::move(t), true);
@@ -409,7 +442,8 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
       continue; // still in flight
     }
     --st.in_flight;
-    if (status == task_status::retry || status == task_status::requeue) // (stopping)
+    if (status == task_status::retry || status == task_status::requeue
+        || status == task_status::not_started) // (stopping)
       file_verdict(st, r, t, verdict::back); // the broker gets it back for a later run
     else if (status == task_status::dead_letter) {
       if (!t.dead_letter_reason.empty())
@@ -419,6 +453,8 @@ void settle(self_ptr self, std::vector<task>& batch, const std::vector<task_stat
     else
       file_verdict(st, r, t, verdict::ack);
   }
+  for (auto t = unstarted.rbegin(); t != unstarted.rend(); ++t)
+    (runs_alone(st, *t) ? st.suspects : st.pending).push_front(std::move(*t));
   send_routed(self, r);
   keep_delayed(self, std::move(delayed));
   schedule_tick(self);
@@ -588,6 +624,8 @@ std::vector<worker_actor> give_back_running(self_ptr self) {
   auto now = self->clock().now();
   for (auto& [addr, b] : st.busy) {
     abandoned.push_back(b.handle);
+    if (b.run)
+      b.run->stop.request_stop(); // a function that polls stop_requested() may return now
     auto seconds = std::chrono::duration<double>(now - b.started).count();
     for (const auto& running : *b.batch) {
       --st.in_flight;
@@ -619,15 +657,119 @@ std::vector<worker_actor> give_back_running(self_ptr self) {
   return abandoned;
 }
 
+// -- function_timeout ------------------------------------------------------------------------
+// A worker tells the dispatcher when a task with a function_timeout calls its function
+// (`started`); its deadline is kept in the busy record, and one timer at a time is set for the
+// earliest deadline (timers of deadlines that passed unused fire and find nothing). When a
+// deadline passes, the dispatcher claims the task (the worker claims it when the function
+// returns: whoever is first settles it), fails or retries it by its max_retries, requests its
+// stop token, and lets the worker go: the supervisor counts it as abandoned and spawns a
+// replacement at once. The worker's thread runs on until the function returns; then it reports
+// nothing and ends.
+
+void schedule_deadline(self_ptr self) {
+  auto& st = self->state;
+  auto earliest = caf::actor_clock::time_point::max();
+  for (const auto& [addr, b] : st.busy)
+    earliest = std::min(earliest, b.deadline);
+  if (earliest == caf::actor_clock::time_point::max())
+    return;
+  if (st.deadline_scheduled && earliest >= st.deadline_due)
+    return; // the timer already set fires first and sets the next one
+  st.deadline_scheduled = true;
+  st.deadline_due = earliest;
+  auto wait = earliest - self->clock().now();
+  self->delayed_send(self, std::max(wait, caf::actor_clock::duration_type::zero()),
+                     deadline_atom::value);
+}
+
+/// The task of busy worker `i` passed its function_timeout: settled here, the worker let go of.
+void time_out(self_ptr self, std::unordered_map<caf::actor_addr, busy_worker>::iterator i) {
+  auto& st = self->state;
+  auto& b = i->second;
+  if (!b.run->claim()) {
+    b.deadline = caf::actor_clock::time_point::max(); // it returned just now: `done` is on its way
+    return;
+  }
+  // A copy: the worker's thread keeps its references into the batch (it reads nothing of it
+  // after losing the claim, and wrote everything it writes before `started`).
+  std::vector<task> batch{b.batch->front()};
+  auto worker = b.handle;
+  auto run = b.run;
+  auto timeout = std::chrono::duration<double>(b.timeout).count();
+  if (st.suspect_running && st.suspect_worker == i->first)
+    st.suspect_running = false;
+  st.busy.erase(i);
+  // The supervisor hears of it before the function can see the stop and its worker end: that
+  // worker's down message must not reach the supervisor first (it would be taken for a crash).
+  self->send(st.keeper, abandon_atom::value, worker);
+  run->stop.request_stop();
+
+  auto& t = batch.front();
+  const auto& c = t.controls;
+  t.timed_out = true;
+  auto text = detail::function_timeout_text(st.ctx->queue(), c.task_id, timeout);
+  bool last = t.attempts > static_cast<uint32_t>(std::max(c.max_retries, 0));
+  auto status = !last ? task_status::retry
+                : st.ctx->options.dead_letter_on_failure ? task_status::dead_letter
+                                                         : task_status::failed;
+  st.ctx->log->error("{} (attempt {} of {}); {}. It was asked to stop "
+                     "(funboost::stop_requested()) and its worker thread is abandoned: the "
+                     "function runs on until it returns, and a new worker takes its place",
+                     text, t.attempts, c.max_retries + 1,
+                     !last ? "retrying" : status == task_status::dead_letter
+                                            ? "failed for good, moved to the dead-letter queue"
+                                            : "failed for good");
+  if (last) {
+    detail::report_failure(*st.ctx, t, "funboost::function_timeout", text, timeout);
+    if (status == task_status::dead_letter)
+      t.dead_letter_reason = text;
+  }
+  settle(self, batch, {status});
+}
+
+/// The earliest deadline may have passed: time out every task whose deadline has.
+void check_deadlines(self_ptr self) {
+  auto& st = self->state;
+  st.deadline_scheduled = false;
+  auto now = self->clock().now();
+  std::vector<caf::actor_addr> due;
+  for (const auto& [addr, b] : st.busy)
+    if (b.deadline <= now)
+      due.push_back(addr);
+  for (const auto& addr : due)
+    if (auto i = st.busy.find(addr); i != st.busy.end())
+      time_out(self, i);
+  schedule_deadline(self);
+  if (!due.empty()) {
+    dispatch(self);
+    grant_credit(self);
+    finish_drain_if_done(self);
+  }
+}
+
+/// A worker's task with a function_timeout calls its function now.
+void on_started(self_ptr self, const worker_actor& w, caf::timespan timeout) {
+  auto& st = self->state;
+  auto i = st.busy.find(w.address());
+  if (i == st.busy.end() || i->second.batch->size() != 1)
+    return; // let go of already; or batched with others (a key the look did not see): untimed
+  i->second.timeout = timeout;
+  i->second.deadline = self->clock().now() + timeout;
+  schedule_deadline(self);
+}
+
 } // namespace
 
 dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_ptr ctx,
                                            rate_limiter_actor rate_limiter,
-                                           scheduler_actor scheduler) {
+                                           scheduler_actor scheduler,
+                                           worker_keeper_actor keeper) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.rate_limiter = std::move(rate_limiter);
   st.scheduler = std::move(scheduler);
+  st.keeper = std::move(keeper);
   st.fetchers.resize(static_cast<std::size_t>(std::max(st.ctx->options.conn_num, 1)));
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
@@ -764,8 +906,10 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       auto i = st.busy.find(w.address());
       if (i == st.busy.end())
         return;
-      if (!statuses.empty()) {
-        auto per_task = static_cast<double>(spent_ns) / static_cast<double>(statuses.size());
+      auto ran = std::count_if(statuses.begin(), statuses.end(),
+                               [](task_status s) { return s != task_status::not_started; });
+      if (ran > 0) {
+        auto per_task = static_cast<double>(spent_ns) / static_cast<double>(ran);
         st.task_ns = st.task_ns < 0 ? per_task : 0.9 * st.task_ns + 0.1 * per_task;
       }
       auto batch = std::move(i->second.batch);
@@ -778,6 +922,10 @@ dispatcher_actor::behavior_type dispatcher(self_ptr self, detail::queue_context_
       grant_credit(self);
       finish_drain_if_done(self);
     },
+    [self](started_atom, const worker_actor& w, caf::timespan timeout) {
+      on_started(self, w, timeout);
+    },
+    [self](deadline_atom) { check_deadlines(self); },
     [self](tokens_atom, uint32_t n) {
       auto& st = self->state;
       st.tokens += n;

@@ -2,7 +2,9 @@
 // that no worker can start soon, buffers what they deliver, hands batches to idle workers (one
 // task per QPS token when qps is set), routes acks back to the fetcher that received each
 // message, re-runs failed tasks, and on a graceful stop waits for in-flight tasks (at most
-// until the supervisor says stop_timeout passed: then it gives back what still runs).
+// until the supervisor says stop_timeout passed: then it gives back what still runs). It also
+// decides function_timeouts on its clock: a task running past its deadline is failed or
+// retried here, its stop token requested, and its worker let go of (the supervisor replaces it).
 #pragma once
 
 #include <chrono>
@@ -41,6 +43,10 @@ struct busy_worker {
   worker_actor handle;
   task_batch batch;
   caf::actor_clock::time_point started; // on the actor's clock: long-task warnings, stop deadline
+  task_run_ptr run; // the batch's stop source, shared with the worker
+  // When its function_timeout runs out (the worker said its task started); max = none.
+  caf::actor_clock::time_point deadline = caf::actor_clock::time_point::max();
+  caf::timespan timeout{0};
 };
 
 struct delayed_task {
@@ -56,6 +62,7 @@ struct dispatcher_state {
   detail::queue_context_ptr ctx;
   rate_limiter_actor rate_limiter; // null when qps is unlimited
   scheduler_actor scheduler;       // keeps tasks whose countdown/eta is not due yet
+  worker_keeper_actor keeper;      // the supervisor: replaces workers let go of at a timeout
   std::vector<fetcher_link> fetchers;
   std::deque<task> pending;
   // Suspects: tasks that were running when a consumer process died (crash_deliveries > 0).
@@ -68,6 +75,8 @@ struct dispatcher_state {
   std::deque<delayed_task> delayed; // retries (retry_delay), requeued tasks (requeue_pause), by due
   bool tick_scheduled = false;
   caf::actor_clock::time_point tick_due; // when the scheduled tick fires
+  bool deadline_scheduled = false;
+  caf::actor_clock::time_point deadline_due; // when the scheduled function_timeout check fires
   uint32_t tokens = 0;              // QPS tokens in hand
   uint32_t wanted = 0;              // demand last told to the rate limiter
   uint32_t in_flight = 0;           // delivered by fetchers and not finished
@@ -80,6 +89,6 @@ struct dispatcher_state {
 dispatcher_actor::behavior_type
 dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
            detail::queue_context_ptr ctx, rate_limiter_actor rate_limiter,
-           scheduler_actor scheduler);
+           scheduler_actor scheduler, worker_keeper_actor keeper);
 
 } // namespace funboost::actors

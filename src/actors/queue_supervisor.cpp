@@ -51,7 +51,8 @@ void spawn_children(self_ptr self) {
   }
   st.scheduler = self->spawn<caf::detached>(scheduler, st.ctx, wall_clock{});
   self->monitor(st.scheduler);
-  st.dispatcher = self->spawn(dispatcher, st.ctx, st.rate_limiter, st.scheduler);
+  st.dispatcher = self->spawn(dispatcher, st.ctx, st.rate_limiter, st.scheduler,
+                              caf::actor_cast<worker_keeper_actor>(self));
   self->monitor(st.dispatcher);
   auto epochs = st.fetchers;
   st.fetchers.assign(static_cast<std::size_t>(std::max(opts.conn_num, 1)), fetcher_slot{});
@@ -257,6 +258,14 @@ void on_down(self_ptr self, caf::down_msg& dm) {
     restart_queue(self, who, dm.reason);
 }
 
+/// Counts a worker that was let go of (its function had not returned) until it ends, so the
+/// runtime knows not to wait for it at exit.
+void count_abandoned(const std::shared_ptr<std::atomic<int>>& abandoned, const worker_actor& w) {
+  ++*abandoned;
+  // Runs at once if the worker has ended already, else when its function returns.
+  caf::actor_cast<caf::abstract_actor*>(w)->attach_functor([abandoned] { --*abandoned; });
+}
+
 /// The stop waited long enough: the dispatcher gives back what workers still run and ends the
 /// drain; the workers it let go of are counted until their function returns, so the runtime
 /// knows not to wait for them at exit.
@@ -269,14 +278,25 @@ void give_up_waiting(self_ptr self) {
   self->request(st.dispatcher, caf::infinite, abandon_atom::value)
     .then(
       [abandoned](const std::vector<worker_actor>& workers) {
-        for (const auto& w : workers) {
-          ++*abandoned;
-          // Runs at once if the worker has ended already, else when its function returns.
-          caf::actor_cast<caf::abstract_actor*>(w)->attach_functor([abandoned] { --*abandoned; });
-        }
+        for (const auto& w : workers)
+          count_abandoned(abandoned, w);
       },
       // The dispatcher died meanwhile: the down handler finishes the stop.
       [](const caf::error&) {});
+}
+
+/// The dispatcher let `w` go: its task passed its function_timeout and was settled. Its thread
+/// stays in the function until it returns (then it ends by itself); a replacement keeps the
+/// pool at concurrent_num meanwhile.
+void on_abandoned(self_ptr self, const worker_actor& w) {
+  auto& st = self->state;
+  count_abandoned(st.ctx->abandoned_workers, w);
+  auto i = std::find(st.workers.begin(), st.workers.end(), w);
+  if (i == st.workers.end())
+    return; // ended with the queue's other actors already
+  st.workers.erase(i); // its end is not a crash
+  if (st.running && !st.stopping && !st.restarting)
+    spawn_worker(self);
 }
 
 /// Starts a graceful stop (or joins the one under way) that waits at most `timeout` for running
@@ -417,6 +437,7 @@ supervisor_actor::behavior_type queue_supervisor(self_ptr self, detail::queue_co
       if (restart == st.restarts && !st.restarting)
         st.restart_backoff = st.ctx->options.restart_backoff;
     },
+    [self](abandon_atom, const worker_actor& w) { on_abandoned(self, w); },
     [self](dispatch_atom) { return self->state.dispatcher; },
   };
 }

@@ -2,7 +2,8 @@
 // restarts a fetcher whose broker failed after a backoff (1 s doubling to broker_probe_interval,
 // 4 s, reset once a fetch works: each restart is the cheap probe that notices the broker's
 // return) and says when it is back, logs a broker that refuses the configuration (password,
-// database, vhost) as such, replaces a crashed worker, restarts the whole queue (after the same
+// database, vhost) as such, replaces a crashed worker (and at once one the dispatcher let go
+// of because its function passed its function_timeout), restarts the whole queue (after the same
 // backoff) when the dispatcher, rate limiter or heartbeat dies, and runs the graceful stop: it
 // waits for running tasks at most stop_timeout, then has the dispatcher give them back to the
 // broker and lets their workers go. Its public interface is funboost::queue_supervisor_actor

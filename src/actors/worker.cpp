@@ -11,8 +11,11 @@
 #include "core/result_registry.hpp"
 #include "core/status_record.hpp"
 #include "core/delay_controls.hpp"
+#include "core/interrupted_task.hpp"
+#include "core/isolated_call.hpp"
 #include "core/task_extra.hpp"
 #include "core/task_filter.hpp"
+#include "core/task_token.hpp"
 #include "results/result_store.hpp"
 
 namespace funboost::actors {
@@ -80,12 +83,73 @@ void report_result(const detail::queue_context& ctx, const task& t, bool ok,
                          std::move(message), std::move(record));
 }
 
-/// Runs one task and returns what the dispatcher should do with it.
-task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) {
+/// An argument of the message does not fit the function: not the function's failure.
+task_status dead_letter_undecodable(const detail::queue_context& ctx, task& t,
+                                    const std::string& problem, double time_start) {
+  const auto& c = t.controls;
+  ctx.log->error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
+                 "producer's arguments or the function's parameter types.",
+                 ctx.queue(), log_safe{c.task_id}, log_safe{problem},
+                 dead_letter_queue(ctx.queue()));
+  if (c.rpc)
+    report_result(ctx, t, false, "null", "funboost::decode_error", problem, time_start);
+  return task_status::dead_letter;
+}
+
+/// A failed run that did not throw: what the function's exception would have carried.
+call_outcome failure(std::string type, std::string message) {
+  call_outcome out;
+  out.exception_type = std::move(type);
+  out.exception_message = std::move(message);
+  return out;
+}
+
+/// process_isolation: the function runs in a child process (core/isolated_call.hpp), which this
+/// thread waits for; the task's function_timeout and the stop token kill it. A crash or a kill
+/// fails this task only. Returns no outcome when the task must not be judged here: it went back
+/// to the broker (stopped) or did not decode (dead-lettered into `verdict`).
+std::optional<call_outcome> call_isolated(const detail::queue_context& ctx, task& t,
+                                          simdjson::dom::object message, task_run& run,
+                                          double time_start, task_status& verdict) {
+  const auto& c = t.controls;
+  auto child = detail::run_isolated(ctx.function, message, c.function_timeout,
+                                    run.stop.get_token());
+  using end = detail::isolated_outcome::end;
+  switch (child.how) {
+    case end::returned:
+      return std::move(child.outcome);
+    case end::decode_error:
+      verdict = dead_letter_undecodable(ctx, t, child.detail, time_start);
+      return std::nullopt;
+    case end::crashed:
+      return failure("funboost::crashed", "queue '" + ctx.queue() + "': task " + c.task_id + ": "
+                                            + child.detail
+                                            + " (process_isolation: the consumer goes on)");
+    case end::timed_out:
+      t.timed_out = true;
+      return failure("funboost::function_timeout",
+                     detail::function_timeout_text(ctx.queue(), c.task_id, c.function_timeout)
+                       + "; its process was killed (SIGKILL)");
+    case end::stopped:
+      break;
+  }
+  ctx.log->warn("queue '{}': task {}: its process was killed: the queue asked the task to stop",
+                ctx.queue(), log_safe{c.task_id});
+  verdict = task_status::requeue; // the stop gave it back to the broker already
+  return std::nullopt;
+}
+
+/// Runs one task and returns what the dispatcher should do with it; nothing when the
+/// dispatcher settled the task itself because its function passed its function_timeout (this
+/// worker was let go of: it reports nothing more and ends). `alone`: the batch holds this task
+/// only, as the dispatcher hands out tasks with a function_timeout.
+std::optional<task_status> run_one(worker_actor::stateful_pointer<worker_state> self, task& t,
+                                   task_run& run, bool alone) {
   const auto& ctx = *self->state.ctx;
   const auto& queue = ctx.queue();
   auto& log = *ctx.log;
   ++t.attempts;
+  t.timed_out = false; // of this run
 
   simdjson::dom::object message;
   if (std::string problem; !detail::parse_message(self->state.parser, t.body, message, problem)) {
@@ -97,6 +161,13 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   if (!t.controls.known) // the one parse of the message: arguments and controls
     t.controls = detail::read_task_controls(message, ctx.options);
   const auto& c = t.controls;
+  // A task with a function_timeout runs alone, so that its timeout concerns it only; one that
+  // came in a batch of fast tasks goes back unstarted, and the dispatcher hands it out alone.
+  // (Seen here, by the one parse, rather than by a look into every body the dispatcher batches.)
+  if (!alone && c.invalid.empty() && c.function_timeout > 0 && !ctx.options.process_isolation) {
+    --t.attempts;
+    return task_status::not_started;
+  }
   if (!c.invalid.empty()) {
     log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
               "producer's per-message options.",
@@ -161,16 +232,36 @@ task_status run_one(worker_actor::stateful_pointer<worker_state> self, task& t) 
   auto time_start = c.rpc ? unix_now() : 0.0; // for the result record only
   auto started = clock::now();
   call_outcome outcome;
-  try {
-    detail::running_task_scope running{&queue, &c.task_id}; // named if the process dies of it
-    outcome = ctx.function(message);
-  } catch (const decode_error& e) {
-    log.error("queue '{}': task {}: {}; the task was not run and was moved to '{}'. Fix the "
-              "producer's arguments or the function's parameter types.",
-              queue, log_safe{c.task_id}, log_safe{e.what()}, dead_letter_queue(queue));
-    if (c.rpc)
-      report_result(ctx, t, false, "null", "funboost::decode_error", e.what(), time_start);
-    return task_status::dead_letter;
+  if (ctx.options.process_isolation) {
+    task_status verdict = task_status::done;
+    auto isolated = call_isolated(ctx, t, message, run, time_start, verdict);
+    if (!isolated)
+      return verdict;
+    outcome = std::move(*isolated);
+  } else {
+    // The dispatcher times the function from here, on its clock, and settles the task itself
+    // if the time runs out first (then `run` is claimed by it, not by us).
+    bool timed = alone && c.function_timeout > 0;
+    if (timed)
+      self->send(self->state.dispatcher, started_atom::value,
+                 caf::actor_cast<worker_actor>(self), detail::timeout_span(c.function_timeout));
+    std::string undecodable;
+    try {
+      detail::running_task_scope running{&queue, &c.task_id}; // named if the process dies of it
+      outcome = ctx.function(message);
+    } catch (const decode_error& e) {
+      undecodable = e.what();
+    }
+    if (timed && !run.claim()) {
+      auto took = std::chrono::duration<double>(clock::now() - started).count();
+      log.warn("queue '{}': task {} returned after {:.3f} s, past its function_timeout of {} s: "
+               "the task was settled when its time ran out, so this outcome is discarded and "
+               "its abandoned worker ends",
+               queue, log_safe{c.task_id}, took, c.function_timeout);
+      return std::nullopt;
+    }
+    if (!undecodable.empty())
+      return dead_letter_undecodable(ctx, t, undecodable, time_start);
   }
   auto took = std::chrono::duration<double>(clock::now() - started).count();
 
@@ -226,12 +317,28 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   // be encoded): the worker dies with the text, the dispatcher retries its batch.
   self->set_exception_handler(exit_reason_from_exception);
   return {
-    [self](run_atom, task_batch batch) {
+    [self](run_atom, task_batch batch, task_run_ptr run) {
       auto started = clock::now();
+      if (!run)
+        run = std::make_shared<task_run>();
       std::vector<task_status> statuses;
       statuses.reserve(batch->size());
-      for (auto& t : *batch)
-        statuses.push_back(run_one(self, t));
+      {
+        // What funboost::stop_requested() reads while this batch runs.
+        detail::task_token_scope token{run->stop.get_token()};
+        for (auto& t : *batch) {
+          if (!statuses.empty() && statuses.back() == task_status::not_started) {
+            statuses.push_back(task_status::not_started); // the rest waits with it
+            continue;
+          }
+          auto status = run_one(self, t, *run, batch->size() == 1);
+          if (!status) { // the dispatcher settled it and let this worker go: end quietly
+            self->quit();
+            return;
+          }
+          statuses.push_back(*status);
+        }
+      }
       auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - started);
       self->send(self->state.dispatcher, done_atom::value, caf::actor_cast<worker_actor>(self),
                  std::move(statuses), static_cast<uint64_t>(spent.count()));

@@ -1,5 +1,7 @@
 // worker: a detached actor that runs the user's function, one batch at a time, and decides
-// what became of each task (done, retry, failed, dead-letter).
+// what became of each task (done, retry, failed, dead-letter). It tells the dispatcher when a
+// task with a function_timeout starts (the dispatcher times it), ends quietly once let go of
+// at a timeout, and with process_isolation runs each function in a forked child it waits for.
 #pragma once
 
 #include <simdjson.h>

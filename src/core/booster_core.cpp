@@ -63,6 +63,8 @@ void validate(const booster_options& o, std::size_t arity, bool publish_only) {
   if (!std::isfinite(o.task_filtering_expire_seconds) || o.task_filtering_expire_seconds < 0)
     fail("task_filtering_expire_seconds must be 0 (remember forever) or a positive number of "
          "seconds");
+  if (!std::isfinite(o.function_timeout) || o.function_timeout < 0)
+    fail("function_timeout must be 0 (no limit) or a positive number of seconds, e.g. 30");
   if (o.prefetch_per_worker < 1)
     fail("prefetch_per_worker must be at least 1");
   if (o.publish_retries < 0)

@@ -1,11 +1,14 @@
-// Tasks a stop gives up on: their worker still runs the function (it did not return by
-// stop_timeout), so the dispatcher gives their messages back to the broker and tells their RPC
-// waiters. The worker thread owns the task's controls meanwhile, so whatever is needed (task
-// id, RPC flag) is read from a parse of the message of its own; this is rare (a stop that
-// timed out), never on a task's normal path.
+// Tasks whose function did not return in time: a stop gave up on them (stop_timeout), or they
+// passed their function_timeout. Their worker still runs the function, so the dispatcher
+// settles them (gives their messages back to the broker, or fails / retries them) and tells
+// their RPC waiters. For a stop, the worker thread may still be writing the task's controls,
+// so whatever is needed (task id, RPC flag) is read from a parse of the message of its own;
+// this is rare (a stop that timed out), never on a task's normal path.
 #pragma once
 
 #include <string>
+
+#include <caf/timespan.hpp>
 
 #include "actors/actors.hpp"
 #include "core/queue_context.hpp"
@@ -22,5 +25,19 @@ actors::task_controls controls_of_running(const std::string& body,
 /// Does nothing for a task not in RPC mode.
 void report_interrupted(const queue_context& ctx, const std::string& body,
                         const actors::task_controls& controls, double seconds_running);
+
+/// A function_timeout in seconds as the actor clock's duration (absurd values capped at ~3
+/// years rather than overflowing).
+caf::timespan timeout_span(double seconds);
+
+/// "queue 'q': task X ran longer than its function_timeout of 5 s"
+std::string function_timeout_text(const std::string& queue, const std::string& task_id,
+                                  double seconds);
+
+/// The final failure of an RPC task that its worker cannot report (the dispatcher timed it
+/// out): to this process's waiters and, with a result store, as funboost's status record.
+/// `t`'s controls must be known. Does nothing for a task not in RPC mode.
+void report_failure(const queue_context& ctx, const actors::task& t, std::string type,
+                    std::string text, double seconds_running);
 
 } // namespace funboost::detail

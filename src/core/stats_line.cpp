@@ -9,10 +9,11 @@ namespace funboost::detail {
 std::string stats_line(const queue_stats& s, double tasks_per_second,
                        const std::string& remaining) {
   auto expired = s.expired > 0 ? fmt::format(", expired {}", s.expired) : std::string{};
-  return fmt::format("queue '{}': done {}, failed {}, dead-lettered {}, retried {}{}, running {}, "
-                     "prefetched {}, {:.1f} tasks/s, remaining {}",
+  auto timed_out = s.timed_out > 0 ? fmt::format(", timed out {}", s.timed_out) : std::string{};
+  return fmt::format("queue '{}': done {}, failed {}, dead-lettered {}, retried {}{}{}, "
+                     "running {}, prefetched {}, {:.1f} tasks/s, remaining {}",
                      s.queue_name, s.done, s.failed, s.dead_lettered, s.retried, expired,
-                     s.running, s.prefetched, tasks_per_second, remaining);
+                     timed_out, s.running, s.prefetched, tasks_per_second, remaining);
 }
 
 std::string long_task_line(const std::string& queue, const actors::long_running& task) {

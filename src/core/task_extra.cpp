@@ -78,6 +78,7 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
   out.max_retries = options.max_retries;
   out.rpc = options.is_using_rpc_mode;
   out.expire_seconds = options.msg_expire_seconds;
+  out.function_timeout = options.function_timeout;
   simdjson::dom::object extra;
   if (!message.at_key("extra").get(extra)) {
     std::string_view id;
@@ -107,6 +108,17 @@ actors::task_controls read_task_controls(simdjson::dom::object message,
         out.invalid = "extra.msg_expire_seconds is not a number of seconds >= 0";
       else if (expire > 0)
         out.expire_seconds = expire;
+    }
+    // funboost's function_timeout: ints or floats, applied when truthy (0, null, false: the
+    // booster's).
+    simdjson::dom::element timeout_field;
+    if (!extra.at_key("function_timeout").get(timeout_field) && truthy(timeout_field)
+        && out.invalid.empty()) {
+      double timeout;
+      if (timeout_field.get(timeout) || !std::isfinite(timeout) || timeout < 0)
+        out.invalid = "extra.function_timeout is not a number of seconds >= 0";
+      else
+        out.function_timeout = timeout;
     }
     double published;
     if (!extra.at_key("publish_time").get(published))

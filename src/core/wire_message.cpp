@@ -93,6 +93,11 @@ void append_extra(std::string& body, const task_options& options, const std::str
                   std::chrono::system_clock::duration now, int utc_offset_minutes) {
   json_writer w{body};
   // Per-message options come first inside extra, as funboost writes them.
+  if (options.function_timeout > 0) {
+    w.raw("\"function_timeout\":");
+    w.number(options.function_timeout);
+    w.raw(",");
+  }
   if (options.max_retry_times >= 0) {
     w.raw("\"max_retry_times\":");
     w.integer(options.max_retry_times);
@@ -176,6 +181,9 @@ std::string new_task_id() {
 
 /// Refuses per-task options funboost's TaskOptions refuses, before anything is written.
 void check_task_options(const task_options& o) {
+  if (!std::isfinite(o.function_timeout) || o.function_timeout < 0)
+    throw std::invalid_argument(
+      "task_options: function_timeout must be 0 (the booster's) or a number of seconds > 0");
   if (!std::isfinite(o.countdown) || o.countdown < 0)
     throw std::invalid_argument("task_options: countdown must be a number of seconds >= 0");
   if (o.countdown > 0 && o.eta.time_since_epoch().count() != 0)

@@ -459,6 +459,7 @@ inline scheduler_actor::behavior_type stand_in_scheduler(scheduler_actor::pointe
 /// What a stand-in worker was given to run.
 struct worker_log {
   std::vector<task_batch> batches;
+  std::vector<task_run_ptr> runs; // each batch's stop source, as the dispatcher handed it out
   std::vector<uint64_t> tags() const {
     std::vector<uint64_t> all;
     for (const auto& b : batches)
@@ -476,11 +477,12 @@ inline worker_actor::behavior_type stand_in_worker(worker_actor::pointer,
                                                    std::shared_ptr<worker_log> log,
                                                    bool starts = true) {
   return {
-    [=](run_atom, task_batch batch) {
+    [=](run_atom, task_batch batch, task_run_ptr run) {
       if (starts)
         for (auto& t : *batch)
           ++t.attempts;
       log->batches.push_back(std::move(batch));
+      log->runs.push_back(std::move(run));
     },
   };
 }

@@ -38,7 +38,8 @@ struct dispatcher_fixture : actor_fixture {
     if (o.qps > 0)
       limiter = track(sys.spawn(funboost::actors::rate_limiter, o.qps));
     scheduler = track(sys.spawn(stand_in_scheduler, scheduled));
-    dispatcher = track(sys.spawn(funboost::actors::dispatcher, ctx, limiter, scheduler));
+    dispatcher = track(sys.spawn(funboost::actors::dispatcher, ctx, limiter, scheduler,
+                                 worker_keeper_actor{}));
     run();
   }
 

@@ -118,7 +118,10 @@ std::string params_record(const booster_options& o, const std::string& funboost_
   r.close();
   r.field("is_push_to_dlx_queue_when_retry_max_times").boolean(o.dead_letter_on_failure);
   r.field("consuming_function_decorator").null();
-  r.field("function_timeout").null();
+  if (o.function_timeout > 0)
+    r.field("function_timeout").number(o.function_timeout);
+  else
+    r.field("function_timeout").null(); // funboost's None: no limit
   r.field("is_support_remote_kill_task").boolean(false);
   r.field("log_level").integer(python_log_level(o.logging.level));
   r.field("logger_prefix").string("");
