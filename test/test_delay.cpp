@@ -24,20 +24,12 @@ using funboost::detail::parse_eta_text;
 using funboost::detail::unix_now;
 using funboost::detail::without_delay;
 using test_support::memory_queue;
+using test_support::stats_of;
 using test_support::wait_until;
 
 namespace {
 
 constexpr int shanghai = 480; // funboost's default time zone, minutes east of UTC
-
-funboost::queue_stats stats_of(funboost::runtime& rt, const std::string& queue) {
-  caf::scoped_actor self{rt.system()};
-  funboost::queue_stats out;
-  self->request(rt.node(), 10s, funboost::stats_atom_v, queue)
-    .receive([&](funboost::queue_stats& s) { out = s; },
-             [&](caf::error& e) { FAIL("stats: " << rt.system().render(e)); });
-  return out;
-}
 
 std::string fetch_one(const funboost::booster_options& o) {
   auto conn = funboost::make_broker(o)->connect();

@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
+using test_support::stats_of;
 using test_support::wait_until;
 
 namespace {
@@ -36,15 +37,6 @@ std::string python_message(int x, const std::string& task_id, double published,
   if (!expire.empty())
     extra = R"("msg_expire_seconds":)" + expire + "," + extra;
   return R"({"x":)" + std::to_string(x) + R"(,"extra":{)" + extra + "}}";
-}
-
-funboost::queue_stats stats_of(funboost::runtime& rt, const std::string& queue) {
-  caf::scoped_actor self{rt.system()};
-  funboost::queue_stats out;
-  self->request(rt.node(), 10s, funboost::stats_atom_v, queue)
-    .receive([&](funboost::queue_stats& s) { out = s; },
-             [&](caf::error& e) { FAIL("stats: " << rt.system().render(e)); });
-  return out;
 }
 
 } // namespace

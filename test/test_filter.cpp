@@ -15,20 +15,8 @@
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
+using test_support::stats_of;
 using test_support::wait_until;
-
-namespace {
-
-funboost::queue_stats stats_of(funboost::runtime& rt, const std::string& queue) {
-  caf::scoped_actor self{rt.system()};
-  funboost::queue_stats out;
-  self->request(rt.node(), 10s, funboost::stats_atom_v, queue)
-    .receive([&](funboost::queue_stats& s) { out = s; },
-             [&](caf::error& e) { FAIL("stats: " << rt.system().render(e)); });
-  return out;
-}
-
-} // namespace
 
 TEST_CASE("with do_task_filtering a task whose arguments ran before is not run again: acked, "
           "counted, logged, its RPC waiter told; other arguments run") {

@@ -28,6 +28,7 @@
 
 using namespace std::chrono_literals;
 using test_support::memory_queue;
+using test_support::stats_of;
 using test_support::wait_until;
 
 namespace {
@@ -49,15 +50,6 @@ struct funboost::fields<reading> {
 };
 
 namespace {
-
-funboost::queue_stats stats_of(funboost::runtime& rt, const std::string& queue) {
-  caf::scoped_actor self{rt.system()};
-  funboost::queue_stats out;
-  self->request(rt.node(), 10s, funboost::stats_atom_v, queue)
-    .receive([&](funboost::queue_stats& s) { out = s; },
-             [&](caf::error& e) { FAIL("stats: " << rt.system().render(e)); });
-  return out;
-}
 
 /// A condition nobody signals while the test runs. Released when the gate goes (declared after
 /// the runtime, so before it ends), so abandoned threads can end instead of outliving the test.

@@ -30,12 +30,6 @@ end
 return 1
 )lua";
 
-std::string score_text(double seconds) {
-  char buf[32];
-  auto n = std::snprintf(buf, sizeof buf, "%.17g", seconds);
-  return {buf, static_cast<std::size_t>(n)};
-}
-
 class redis_job_store final : public job_store {
 public:
   explicit redis_job_store(rd::redis_address address)
@@ -47,7 +41,7 @@ public:
     run([&](rd::redis_connection& c) {
       std::vector<rd::command> commands{{"HSET", jobs_key_, job.id, job_json(job)}};
       if (next)
-        commands.push_back({"ZADD", next_key_, score_text(*next), job.id});
+        commands.push_back({"ZADD", next_key_, rd::score_text(*next), job.id});
       else
         commands.push_back({"ZREM", next_key_, job.id});
       check(c.pipeline(commands));
@@ -98,7 +92,7 @@ public:
     std::vector<stored_job> out;
     run([&](rd::redis_connection& c) {
       out.clear();
-      auto ids = c.run({"ZRANGEBYSCORE", next_key_, "-inf", score_text(now), "WITHSCORES",
+      auto ids = c.run({"ZRANGEBYSCORE", next_key_, "-inf", rd::score_text(now), "WITHSCORES",
                         "LIMIT", "0", std::to_string(max)});
       for (std::size_t i = 0; i + 1 < ids->elements; i += 2) {
         auto json = c.run({"HGET", jobs_key_, rd::reply_text(ids->element[i])});
@@ -116,7 +110,7 @@ public:
     bool won = false;
     run([&](rd::redis_connection& c) {
       auto r = c.eval(claim_script, {next_key_, jobs_key_},
-                      {id, score_text(expected), next ? score_text(*next) : std::string{}});
+                      {id, rd::score_text(expected), next ? rd::score_text(*next) : std::string{}});
       won = r->integer == 1;
     });
     return won;

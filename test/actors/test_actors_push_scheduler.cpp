@@ -166,6 +166,9 @@ TEST_CASE("push scheduler: a cron job with seconds fires on its marks; a date jo
         == std::chrono::system_clock::time_point{std::chrono::seconds(1'795'564'815)});
 }
 
+// On the deterministic coordinator the two never read the store at the same moment, so this
+// proves they do not both fire one tick in turn; the race itself (both read a fire as due, one
+// claim wins) is proven on the stores: test/test_job_store.cpp, test/redis/test_redis_scheduled.cpp.
 TEST_CASE("push scheduler: two schedulers sharing a store push each fire once") {
   push_scheduler_fixture f;
   auto a = f.spawn_scheduler();

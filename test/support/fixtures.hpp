@@ -4,7 +4,10 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <stdexcept>
 #include <thread>
+
+#include <caf/scoped_actor.hpp>
 
 #include <funboost/funboost.hpp>
 
@@ -33,6 +36,19 @@ inline bool wait_until(const std::function<bool()>& done,
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return done();
+}
+
+/// The queue's counters, asked of the runtime's node; throws (failing the test) if it cannot say.
+inline funboost::queue_stats stats_of(funboost::runtime& rt, const std::string& queue) {
+  caf::scoped_actor self{rt.system()};
+  funboost::queue_stats out;
+  std::string failure;
+  self->request(rt.node(), std::chrono::seconds(10), funboost::stats_atom_v, queue)
+    .receive([&](funboost::queue_stats& s) { out = s; },
+             [&](caf::error& e) { failure = rt.system().render(e); });
+  if (!failure.empty())
+    throw std::runtime_error("stats of queue '" + queue + "': " + failure);
+  return out;
 }
 
 } // namespace test_support

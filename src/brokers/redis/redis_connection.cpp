@@ -1,5 +1,7 @@
 #include "brokers/redis/redis_connection.hpp"
 
+#include <cstdio>
+
 #include <poll.h>
 #include <sys/time.h>
 
@@ -294,6 +296,12 @@ reply_ptr redis_connection::eval(std::string_view script, const std::vector<std:
     return reply;
   }
   fail("the server keeps forgetting a Lua script (NOSCRIPT)");
+}
+
+std::string score_text(double value) {
+  char buf[32];
+  auto n = std::snprintf(buf, sizeof buf, "%.17g", value);
+  return {buf, static_cast<std::size_t>(n)};
 }
 
 } // namespace funboost::brokers::redis

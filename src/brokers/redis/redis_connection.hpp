@@ -89,6 +89,8 @@ private:
 };
 
 /// The text of a string/status/error reply ("" for others).
+/// A zset score as text Redis reads back exactly (%.17g round-trips a double).
+std::string score_text(double value);
 std::string reply_text(const redisReply* r);
 /// True if `r` is an error reply whose text starts with `prefix` (e.g. "BUSYGROUP").
 bool is_error(const redisReply* r, std::string_view prefix = {});

@@ -9,13 +9,6 @@ namespace funboost::brokers::redis {
 
 namespace {
 
-/// Scores as Redis reads them back exactly: %.17g round-trips a double.
-std::string score_text(double seconds) {
-  char buf[32];
-  auto n = std::snprintf(buf, sizeof buf, "%.17g", seconds);
-  return {buf, static_cast<std::size_t>(n)};
-}
-
 class redis_delay_store final : public delay_store {
 public:
   redis_delay_store(redis_broker_base& broker, bool stream) : broker_(broker), stream_(stream) {}
